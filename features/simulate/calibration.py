@@ -1,0 +1,363 @@
+"""The DfE figures the simulator is calibrated to, and the rate distributions it draws from.
+
+Source data: ``features/data/absence_bands_national.csv`` (see ``features/data/SOURCE.md``):
+the number of enrolments of pupils aged 5–15 in England in each 5% band of annual absence rate
+(0–5%, …, 45–50%, 50%+), by academic year × phase × FSM × SEN × sex × national curriculum year.
+
+* :func:`load_absence_bands` reads it (through ``importlib.resources``, so it works from an
+  installed package) with the simulator's names: ``phase`` primary/secondary/special, ``fsm``
+  1/0/-1, ``sen_any`` 1/0/-1, ``sex`` F/M/U (-1 and U = the DfE's *Unclassified*).
+* :class:`RateDistributions` turns the bands of one *regime* year into a quantile function per
+  cell (phase × FSM × any SEN × sex × year group): the simulator maps a pupil's latent
+  percentile through it to get the pupil's annual absence rate. Within a band the rate is not
+  uniform: the 0–5% band has a density falling away from zero (a power law, exponent
+  :data:`ZERO_BAND_SHAPE`, which sets the share of pupils with little or no absence and,
+  with it, the overall absence rate), the 5–50% bands follow the slope of the phase's band
+  shares (a truncated exponential), and 50%+ has a density falling linearly to 100%.
+* Enrolments the DfE could not match to census characteristics (``Unclassified``: about 0.9%
+  of enrolments, a third of them severely absent — mostly short part-year enrolments) get the
+  phase's *Unclassified* distribution; the simulator uses it for pupils who join from outside
+  the LA after the spring census day or leave the LA before it.
+* :data:`PUBLISHED` holds the published headline figures (overall and unauthorised absence by
+  phase, illness share) that the simulator reproduces but does not draw from.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+BAND_COLUMNS = [
+    "band_00_05",
+    "band_05_10",
+    "band_10_15",
+    "band_15_20",
+    "band_20_25",
+    "band_25_30",
+    "band_30_35",
+    "band_35_40",
+    "band_40_45",
+    "band_45_50",
+    "band_50_plus",
+]
+BAND_LABELS = [
+    "0-5%",
+    "5-10%",
+    "10-15%",
+    "15-20%",
+    "20-25%",
+    "25-30%",
+    "30-35%",
+    "35-40%",
+    "40-45%",
+    "45-50%",
+    "50%+",
+]
+BAND_WIDTH = 0.05
+N_BANDS = len(BAND_COLUMNS)
+PA_BAND = 2  # bands from 10% are persistent absence
+SEVERE_BAND = 10  # 50%+
+
+REGIMES = ("2018/19", "2022/23")
+"""Academic years whose DfE figures can set the simulator's targets (``--regime``)."""
+
+_PHASE_NAMES = {
+    "State-funded primary": "primary",
+    "State-funded secondary": "secondary",
+    "Special": "special",
+}
+PHASE_ORDER = ("primary", "secondary", "special")
+YEAR_GROUPS = tuple(range(1, 12))
+
+
+@dataclass(frozen=True)
+class PublishedFigures:
+    """Published DfE headline figures for one academic year (pupils aged 5–15, state-funded
+    primary, secondary and special schools), as shares of possible sessions."""
+
+    overall_absence: dict[str, float]
+    unauthorised_absence: dict[str, float]
+    overall_absence_all: float
+    illness_rate: float
+
+
+PUBLISHED: dict[str, PublishedFigures] = {
+    # DfE, Pupil absence in schools in England 2018/19 (March 2020): overall 4.0 / 5.5 / 10.1;
+    # unauthorised 1.1 / 1.8 / 2.3; all schools 4.7; illness about 55% of absence (autumn
+    # 2018 release: 55.5%).
+    "2018/19": PublishedFigures(
+        overall_absence={"primary": 0.040, "secondary": 0.055, "special": 0.101},
+        unauthorised_absence={"primary": 0.011, "secondary": 0.018, "special": 0.023},
+        overall_absence_all=0.0473,
+        illness_rate=0.026,
+    ),
+    # DfE, Pupil absence in schools in England 2022/23 (March 2024): overall 5.9 / 9.0 / 13.0;
+    # authorised 4.2 / 5.6 / 9.9 (so unauthorised 1.7 / 3.4 / 3.1); all schools 7.4; illness
+    # 3.7% of sessions.
+    "2022/23": PublishedFigures(
+        overall_absence={"primary": 0.059, "secondary": 0.090, "special": 0.130},
+        unauthorised_absence={"primary": 0.017, "secondary": 0.034, "special": 0.031},
+        overall_absence_all=0.074,
+        illness_rate=0.037,
+    ),
+}
+
+ZERO_BAND_SHAPE: dict[str, dict[str, float]] = {
+    "2018/19": {"primary": 0.52, "secondary": 0.48, "special": 0.55},
+    "2022/23": {"primary": 0.70, "secondary": 0.48, "special": 0.80},
+}
+"""Exponent ``a`` of the rate's distribution inside the 0–5% band, ``F(x) ∝ x**a``.
+
+``a = 1`` would be uniform; smaller values put more pupils near zero absence. Tuned so that
+the simulated overall absence rate per phase (sessions missed ÷ possible sessions, measured
+from the marks) comes close to the published figure in :data:`PUBLISHED` — see
+``docs/simulator.md`` for the measured values."""
+
+DISENGAGED_SHARE: dict[str, dict[str, float]] = {
+    "2018/19": {"primary": 0.19, "secondary": 0.35, "special": 0.27},
+    "2022/23": {"primary": 0.23, "secondary": 0.44, "special": 0.30},
+}
+"""Share of absence that is disengagement-type (mostly unauthorised ``O``; also suspensions,
+reduced timetables, ``U``, ``N``) per phase. With term-time holidays (``G``) it makes the
+unauthorised absence rate; tuned so that the simulated unauthorised rate per phase comes close
+to :data:`PUBLISHED` (see ``docs/simulator.md``)."""
+
+TAIL_MEAN = 2 / 3
+"""Mean annual absence rate of severe absentees (50%+ band): density falling linearly from
+50% to 100%."""
+
+
+@functools.cache
+def _read_bands() -> pd.DataFrame:
+    resource = importlib.resources.files("features").joinpath("data/absence_bands_national.csv")
+    with importlib.resources.as_file(resource) as path:
+        raw = pd.read_csv(path, dtype={"academic_year": str})
+    frame = pd.DataFrame(
+        {
+            "academic_year": raw["academic_year"].astype(str),
+            "phase": raw["phase"].map(_PHASE_NAMES),
+            "fsm": raw["fsm"].map({"Eligible": 1, "Not Eligible": 0}).fillna(-1).astype(int),
+            "sen_any": raw["sen"]
+            .map({"Any special educational need": 1, "No identified special educational need": 0})
+            .fillna(-1)
+            .astype(int),
+            "sex": raw["sex"].map({"Female": "F", "Male": "M"}).fillna("U"),
+            "year_group": raw["nc_year"].astype(int),
+        }
+    )
+    for column in BAND_COLUMNS:
+        frame[column] = raw[column].astype("int64")
+    frame["enrolments"] = frame[BAND_COLUMNS].sum(axis=1)
+    return frame
+
+
+def load_absence_bands(academic_year: str | None = None) -> pd.DataFrame:
+    """The DfE band counts (a copy), optionally for one academic year only.
+
+    Columns: ``academic_year, phase, fsm, sen_any, sex, year_group``, the eleven
+    :data:`BAND_COLUMNS` (enrolment counts) and ``enrolments``.
+    """
+    frame = _read_bands()
+    if academic_year is not None:
+        if academic_year not in set(frame["academic_year"]):
+            years = sorted(frame["academic_year"].unique())
+            raise ValueError(f"the DfE band data has no {academic_year}; it has {years}")
+        frame = frame[frame["academic_year"] == academic_year]
+    return frame.reset_index(drop=True).copy()
+
+
+def classified(bands: pd.DataFrame) -> pd.DataFrame:
+    """Rows with every characteristic known (drops the DfE's *Unclassified* levels)."""
+    known = (bands["fsm"] >= 0) & (bands["sen_any"] >= 0) & (bands["sex"] != "U")
+    return bands[known]
+
+
+def band_of(rates: np.ndarray) -> np.ndarray:
+    """The DfE band index (0 = 0–5%, …, 10 = 50%+) of annual absence rates.
+
+    Band ``k`` holds rates in ``[5k%, 5(k+1)%)``, so a rate of exactly 10% is persistent
+    absence (band 2), as in the DfE's method.
+    """
+    scaled = np.floor(np.asarray(rates, dtype=float) / BAND_WIDTH + 1e-9)
+    return np.clip(scaled, 0, N_BANDS - 1).astype(np.int64)
+
+
+def band_shares(counts: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
+    """Band counts → shares (rows of a frame, or one series)."""
+    if isinstance(counts, pd.Series):
+        return counts[BAND_COLUMNS] / counts[BAND_COLUMNS].sum()
+    sub = counts[BAND_COLUMNS]
+    return sub.div(sub.sum(axis=1), axis=0)
+
+
+# --- quantile functions -----------------------------------------------------------------------
+
+
+def _band_slopes(shares: np.ndarray) -> np.ndarray:
+    """Per band 1–9, the decay rate (per unit of absence rate) of a truncated exponential
+    density that follows the slope of the neighbouring band shares; zero = uniform."""
+    beta = np.zeros(N_BANDS)
+    for k in range(1, N_BANDS - 1):
+        left = shares[k - 1]
+        right = shares[k + 1] if k + 1 < N_BANDS - 1 else shares[k]
+        span = 2 * BAND_WIDTH if k + 1 < N_BANDS - 1 else BAND_WIDTH
+        if left > 0 and right > 0:
+            beta[k] = max(np.log(left / right) / span, 0.0)
+    return np.minimum(beta, 80.0)
+
+
+def _within_band(
+    band: np.ndarray, v: np.ndarray, zero_shape: np.ndarray, beta: np.ndarray
+) -> np.ndarray:
+    """Map ``v`` in [0, 1) to a rate inside ``band`` (vectorised over arrays of equal size)."""
+    rate = np.empty_like(v)
+    zero = band == 0
+    rate[zero] = BAND_WIDTH * v[zero] ** (1.0 / zero_shape[zero])
+    tail = band == N_BANDS - 1
+    rate[tail] = 0.5 + 0.5 * (1.0 - np.sqrt(1.0 - v[tail]))
+    mid = ~zero & ~tail
+    b = beta[mid]
+    lower = band[mid] * BAND_WIDTH
+    with np.errstate(divide="ignore", invalid="ignore"):
+        offset = np.where(
+            b > 1e-6,
+            -np.log1p(-v[mid] * (1.0 - np.exp(-b * BAND_WIDTH))) / b,
+            v[mid] * BAND_WIDTH,
+        )
+    rate[mid] = lower + np.minimum(offset, BAND_WIDTH * (1 - 1e-9))
+    return rate
+
+
+class RateDistributions:
+    """Per-cell quantile functions of the annual absence rate for one regime year.
+
+    A cell is (phase, fsm, sen_any, sex, year_group). Cells with fewer than ``min_count``
+    national enrolments fall back to (phase, fsm, sen_any, year_group), then to (phase, fsm,
+    sen_any), so a rare combination never gets a noisy distribution.
+    """
+
+    def __init__(self, regime: str, min_count: int = 300) -> None:
+        if regime not in REGIMES:
+            raise ValueError(f"regime {regime!r} is not one of {', '.join(REGIMES)}")
+        self.regime = regime
+        bands = load_absence_bands(regime)
+        known = classified(bands)
+        self._cells = self._cell_table(known, min_count)
+        self._phase_beta = {
+            phase: _band_slopes(
+                band_shares(known.loc[known["phase"] == phase, BAND_COLUMNS].sum()).to_numpy()
+            )
+            for phase in PHASE_ORDER
+        }
+        unknown = bands[(bands["fsm"] < 0) | (bands["sen_any"] < 0) | (bands["sex"] == "U")]
+        self._unclassified = {
+            phase: np.cumsum(
+                band_shares(unknown.loc[unknown["phase"] == phase, BAND_COLUMNS].sum()).to_numpy()
+            )
+            for phase in PHASE_ORDER
+        }
+
+    @staticmethod
+    def _cell_table(known: pd.DataFrame, min_count: int) -> dict[tuple, np.ndarray]:
+        """Cumulative band shares per cell key, with the fallbacks already resolved."""
+        levels = {
+            "full": ["phase", "fsm", "sen_any", "sex", "year_group"],
+            "no_sex": ["phase", "fsm", "sen_any", "year_group"],
+            "coarse": ["phase", "fsm", "sen_any"],
+        }
+        sums = {
+            name: known.groupby(keys, observed=True)[BAND_COLUMNS].sum()
+            for name, keys in levels.items()
+        }
+        table: dict[tuple, np.ndarray] = {}
+        for phase in PHASE_ORDER:
+            for fsm in (0, 1):
+                for sen in (0, 1):
+                    coarse = sums["coarse"].loc[(phase, fsm, sen)]
+                    for sex in ("F", "M"):
+                        for year in YEAR_GROUPS:
+                            counts = coarse
+                            for name, key in (
+                                ("full", (phase, fsm, sen, sex, year)),
+                                ("no_sex", (phase, fsm, sen, year)),
+                            ):
+                                if key in sums[name].index:
+                                    row = sums[name].loc[key]
+                                    if row.sum() >= min_count:
+                                        counts = row
+                                        break
+                            shares = counts.to_numpy(dtype=float) / counts.sum()
+                            table[(phase, fsm, sen, sex, year)] = np.cumsum(shares)
+        return table
+
+    def rates(
+        self,
+        u: np.ndarray,
+        phase: np.ndarray,
+        fsm: np.ndarray,
+        sen_any: np.ndarray,
+        sex: np.ndarray,
+        year_group: np.ndarray,
+        unclassified: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Annual absence rates for percentiles ``u`` in (0, 1) of each pupil's cell.
+
+        ``phase`` and ``sex`` hold strings (primary/secondary/special, F/M), the others ints.
+        Where ``unclassified`` is true the phase's *Unclassified* distribution is used.
+        """
+        u = np.asarray(u, dtype=float)
+        n = len(u)
+        keys = pd.MultiIndex.from_arrays(
+            [
+                np.asarray(phase),
+                np.asarray(fsm),
+                np.asarray(sen_any),
+                np.asarray(sex),
+                np.asarray(year_group),
+            ]
+        )
+        codes, uniques = keys.factorize()
+        try:
+            table = np.stack([self._cells[tuple(key)] for key in uniques])
+        except KeyError as exc:
+            raise ValueError(f"no absence distribution for pupil cell {exc.args[0]}") from None
+        cum = table[codes]
+        if unclassified is not None and np.any(unclassified):
+            for name in PHASE_ORDER:
+                rows = np.asarray(unclassified) & (np.asarray(phase) == name)
+                cum[rows] = self._unclassified[name]
+        cum[:, -1] = 1.0
+        band = np.minimum((u[:, None] >= cum[:, :-1]).sum(axis=1), N_BANDS - 1)
+        lower = np.where(band > 0, cum[np.arange(n), np.maximum(band - 1, 0)], 0.0)
+        width = cum[np.arange(n), band] - lower
+        v = np.clip((u - lower) / np.where(width > 0, width, 1.0), 0.0, 1.0 - 1e-12)
+        zero_shape = np.array([ZERO_BAND_SHAPE[self.regime][p] for p in PHASE_ORDER])
+        phase_index = pd.Categorical(np.asarray(phase), categories=PHASE_ORDER).codes
+        beta = np.stack([self._phase_beta[p] for p in PHASE_ORDER])[phase_index, band]
+        return _within_band(band, v, zero_shape[phase_index], beta)
+
+
+def characteristic_shares(regime: str) -> pd.DataFrame:
+    """Joint shares of (fsm, sen_any, sex) per (phase, year_group) in the regime year.
+
+    Columns ``phase, year_group, fsm, sen_any, sex, share`` (shares sum to 1 within each phase
+    and year group). Only the DfE's classified rows are used.
+    """
+    known = classified(load_absence_bands(regime))
+    counts = known.groupby(
+        ["phase", "year_group", "fsm", "sen_any", "sex"], observed=True, as_index=False
+    )["enrolments"].sum()
+    totals = counts.groupby(["phase", "year_group"])["enrolments"].transform("sum")
+    counts["share"] = counts["enrolments"] / totals
+    return counts.drop(columns="enrolments")
+
+
+def special_school_share(regime: str) -> pd.Series:
+    """Share of each year group's pupils on roll in special schools (index: year group)."""
+    bands = load_absence_bands(regime)
+    per = bands.groupby(["year_group", "phase"])["enrolments"].sum().unstack(fill_value=0)
+    return per["special"] / per.sum(axis=1)

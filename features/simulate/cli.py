@@ -1,0 +1,111 @@
+"""``ews simulate``: write a simulated local authority to a directory.
+
+Heavy libraries are imported inside the command so that ``ews --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def format_headline_table(figures: pd.DataFrame) -> str:
+    """Headline figures (from :func:`features.simulate.authority.headline_figures`) as a
+    plain-text table, one row per academic year and phase."""
+    header = f"{'year':<8} {'phase':<10} {'pupils':>7} {'absence':>8} {'PA':>7} {'severe':>7}"
+    lines = [header, "-" * len(header)]
+    for row in figures.itertuples(index=False):
+        lines.append(
+            f"{row.academic_year:<8} {row.phase:<10} {row.enrolments:>7,d} "
+            f"{row.overall_absence:>7.1%} {row.persistent_absence:>7.1%} "
+            f"{row.severe_absence:>7.2%}"
+        )
+    return "\n".join(lines)
+
+
+def simulate(
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Directory to write schools.csv, pupils.csv, marks.parquet."),
+    ],
+    schools: Annotated[
+        int | None,
+        typer.Option(
+            "--schools",
+            help="Number of schools (mostly primary, ~1/4 secondary, ~1/15 special); "
+            "default one per 500 pupils.",
+            min=3,
+        ),
+    ] = None,
+    pupils: Annotated[
+        int,
+        typer.Option("--pupils", help="Pupils on roll in Years 1-11 each year.", min=200),
+    ] = 6000,
+    years: Annotated[
+        str,
+        typer.Option(
+            "--years",
+            help="Consecutive academic years, e.g. 2022/23,2023/24,2024/25 (or a count: "
+            "that many years ending 2024/25).",
+        ),
+    ] = "2022/23,2023/24,2024/25",
+    regime: Annotated[
+        str,
+        typer.Option(
+            "--regime",
+            help="DfE year whose absence level and distribution every year reproduces: "
+            "2022/23 (post-pandemic) or 2018/19 (pre-pandemic).",
+        ),
+    ] = "2022/23",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same LA).")] = 0,
+    register_files: Annotated[
+        bool,
+        typer.Option(
+            "--register-files",
+            help="Also write the last year's weekly register uploads and rosters under "
+            "DIR/registers/<urn>/.",
+        ),
+    ] = False,
+) -> None:
+    """Simulate a local authority's schools, pupils and register marks.
+
+    Absence follows the DfE's national figures for the regime year (see docs/simulator.md).
+    """
+    import time
+
+    from features.simulate.authority import headline_figures, simulate_authority
+    from features.simulate.config import SimulationConfig, parse_years
+    from features.simulate.output import write_authority
+
+    try:
+        config = SimulationConfig(
+            pupils=pupils,
+            schools=schools,
+            years=parse_years(years),
+            regime=regime,
+            seed=seed,
+        )
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    started = time.perf_counter()
+    authority = simulate_authority(config)
+    counts = write_authority(authority, out, register_files=register_files)
+    elapsed = time.perf_counter() - started
+    typer.echo(
+        f"Simulated {config.la_name} ({counts['schools']} schools, regime {config.regime}, "
+        f"seed {config.seed}): {counts['pupils']:,} pupil-years, {counts['marks']:,} marks "
+        f"in {elapsed:.1f} s -> {out}"
+    )
+    if register_files:
+        typer.echo(
+            f"Register files for {config.years[-1]}: {counts['register_files']:,} files, "
+            f"{counts['register_rows']:,} rows under {Path(out) / 'registers'}"
+        )
+    typer.echo("")
+    typer.echo(format_headline_table(headline_figures(authority)))

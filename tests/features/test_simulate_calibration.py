@@ -1,0 +1,335 @@
+"""The simulated LA reproduces the DfE's statistics, for both regimes, measured FROM THE MARKS.
+
+Each regime simulates 10,000 pupils × 2 years once (about 20,400 enrolments). Totals come from
+``features.arithmetic.enrolment_totals`` per enrolment, as the DfE counts them.
+
+The DfE figures are computed here from ``absence_bands_national.csv``, **reweighted to the
+simulated LA's own mix**: every simulated enrolment is given the DfE band distribution of its
+cell (phase × FSM × any SEN × sex × year group; the DfE's *Unclassified* distribution for the
+enrolments the DfE could not classify — pupils crossing the LA boundary who are not on roll on
+the census day), and the expected figure for a group of enrolments is the average over them.
+So "primary" compares with the DfE's primary pupils in the LA's proportions of year groups, FSM,
+SEN and sex, and "all" with the DfE's phases in the LA's phase mix. The LA has six times the
+national share of pupils in special schools (``special_pupil_factor=6``) so that the special
+phase has enough enrolments (~2,000) for a band comparison.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.arithmetic import enrolment_totals
+from features.calendar import academic_years_of, week_start
+from features.codes import CATEGORY_ID, Category, categories
+from features.simulate import SimulationConfig, simulate_authority
+from features.simulate.calibration import BAND_COLUMNS, band_of, load_absence_bands
+
+pytestmark = pytest.mark.slow
+
+YEARS = ("2023/24", "2024/25")
+PUPILS = 10_000
+CELL = ["phase", "fsm", "sen_any", "sex", "year_group"]
+PUBLISHED_OVERALL_ABSENCE = {
+    # DfE, Pupil absence in schools in England: overall absence rate by phase.
+    "2018/19": {"primary": 0.040, "secondary": 0.055, "special": 0.101},
+    "2022/23": {"primary": 0.059, "secondary": 0.090, "special": 0.130},
+}
+
+
+@dataclass
+class Measured:
+    regime: str
+    enrolments: pd.DataFrame  # one row per enrolment: totals, cell, expected DfE bands
+    sessions: pd.DataFrame  # per session: phase, weekday, month, category flags, code
+    spell_lengths: np.ndarray
+    week12: pd.DataFrame  # per full-year enrolment: rates at the 12th school week, year end
+
+
+def _dfe_expected_bands(enrolments: pd.DataFrame, regime: str) -> np.ndarray:
+    """Per enrolment, the DfE band shares of its cell (see the module docstring)."""
+    bands = load_absence_bands(regime)
+    known = bands[(bands["fsm"] >= 0) & (bands["sen_any"] >= 0) & (bands["sex"] != "U")]
+    unknown = bands.drop(known.index)
+
+    def shares(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+        summed = frame.groupby(keys)[BAND_COLUMNS].sum()
+        return summed.div(summed.sum(axis=1), axis=0)
+
+    full = shares(known, CELL)
+    no_sex = shares(known, ["phase", "fsm", "sen_any", "year_group"])
+    expected = full.reindex(pd.MultiIndex.from_frame(enrolments[CELL])).to_numpy(copy=True)
+    missing = np.isnan(expected).any(axis=1)
+    expected[missing] = no_sex.reindex(
+        pd.MultiIndex.from_frame(enrolments.loc[missing, ["phase", "fsm", "sen_any", "year_group"]])
+    ).to_numpy()
+    unclassified = enrolments["unclassified"].to_numpy()
+    by_phase = shares(unknown, ["phase"])
+    expected[unclassified] = by_phase.reindex(enrolments.loc[unclassified, "phase"]).to_numpy()
+    assert not np.isnan(expected).any()
+    return expected
+
+
+def _measure(regime: str) -> Measured:
+    config = SimulationConfig(
+        pupils=PUPILS, years=YEARS, regime=regime, seed=2024, special_pupil_factor=6
+    )
+    authority = simulate_authority(config)
+    marks = authority.marks.copy()
+    marks["academic_year"] = academic_years_of(marks["date"])
+    keys = ["academic_year", "school_urn", "upn"]
+    totals = enrolment_totals(marks, by=keys)
+    totals["upn"] = totals["upn"].astype(str)
+    totals["academic_year"] = totals["academic_year"].astype(str)
+
+    pupils = authority.pupils.assign(sen_any=lambda p: (p["sen"] != "N").astype(int))
+    truth = authority.truth[keys + ["unclassified"]]
+    phase = authority.schools.set_index("school_urn")["phase"]
+    enrolments = (
+        totals.merge(pupils[keys + ["fsm", "sen_any", "sex", "year_group"]], on=keys)
+        .merge(truth, on=keys)
+        .assign(phase=lambda e: e["school_urn"].map(phase))
+    )
+    assert len(enrolments) == len(totals) == len(authority.pupils)
+    enrolments = enrolments[enrolments["possible_sessions"] > 0].reset_index(drop=True)
+    enrolments["band"] = band_of(enrolments["absence_rate"].to_numpy())
+    expected = _dfe_expected_bands(enrolments, regime)
+    for k, column in enumerate(BAND_COLUMNS):
+        enrolments[f"dfe_{column}"] = expected[:, k]
+
+    # Session level: counted and absent flags, by weekday and month.
+    ids = categories(marks["code"], marks["date"])
+    counted_ids = [
+        CATEGORY_ID[c]
+        for c in (Category.PRESENT, Category.AEA, Category.AUTHORISED, Category.UNAUTHORISED)
+    ]
+    counted = np.isin(ids, counted_ids)
+    absent = np.isin(ids, [CATEGORY_ID[Category.AUTHORISED], CATEGORY_ID[Category.UNAUTHORISED]])
+    dates = marks["date"]
+    sessions = pd.DataFrame(
+        {
+            "phase": marks["school_urn"].map(phase).to_numpy(),
+            "weekday": dates.dt.day_of_week.to_numpy(),
+            "month": dates.dt.month.to_numpy(),
+            "counted": counted,
+            "absent": absent,
+            "unauthorised": ids == CATEGORY_ID[Category.UNAUTHORISED],
+            "code": marks["code"].to_numpy(),
+        }
+    )
+
+    # Day level per enrolment: absence days in school-day order, for spells and week 12.
+    year_code = marks["academic_year"].cat.codes.to_numpy().astype(np.int64)
+    urn_code = pd.factorize(marks["school_urn"])[0].astype(np.int64)
+    upn_code = marks["upn"].cat.codes.to_numpy().astype(np.int64)
+    n_upn = len(marks["upn"].cat.categories)
+    combined = (year_code * (urn_code.max() + 1) + urn_code) * n_upn + upn_code
+    _, first_row, enrolment_id = np.unique(combined, return_index=True, return_inverse=True)
+    # School days and school weeks, numbered within each academic year from 0 and 1.
+    days, day_of_row = np.unique(marks["date"].to_numpy(), return_inverse=True)
+    day_year = academic_years_of(pd.Series(days)).astype(str).to_numpy()
+    _, year_first_day, day_year_code = np.unique(day_year, return_index=True, return_inverse=True)
+    day_number = np.arange(len(days)) - year_first_day[day_year_code]
+    mondays = week_start(pd.Series(days)).to_numpy()
+    week_number = np.zeros(len(days), dtype=int)
+    for code in range(len(year_first_day)):
+        in_year = day_year_code == code
+        week_number[in_year] = np.unique(mondays[in_year], return_inverse=True)[1] + 1
+    day_index = day_number[day_of_row]
+    school_weeks = week_number[day_of_row]
+    n_enrol = int(enrolment_id.max()) + 1
+    key = enrolment_id * 200 + day_index
+    absent_day = np.bincount(key, weights=absent, minlength=n_enrol * 200) > 0
+    matrix = absent_day.reshape(n_enrol, 200)
+    padded = np.concatenate(
+        [np.zeros((n_enrol, 1), bool), matrix, np.zeros((n_enrol, 1), bool)], axis=1
+    ).astype(np.int8)
+    edges = np.diff(padded, axis=1)
+    starts, ends = np.nonzero(edges.ravel() == 1)[0], np.nonzero(edges.ravel() == -1)[0]
+    spell_lengths = ends - starts
+
+    # The 12th school week and the last 4 weeks before it, per enrolment.
+    def per_enrolment(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return np.bincount(enrolment_id[mask], weights=values[mask], minlength=n_enrol)
+
+    upto12 = school_weeks <= 12
+    recent = upto12 & (school_weeks >= 9)
+    first_day = day_index == 0
+    on_roll_from_start = np.bincount(enrolment_id[first_day], minlength=n_enrol) > 0
+    week12 = pd.DataFrame(
+        {
+            "academic_year": np.asarray(marks["academic_year"].cat.categories)[
+                year_code[first_row]
+            ],
+            "upn": np.asarray(marks["upn"].cat.categories)[upn_code[first_row]],
+            "possible_12": per_enrolment(upto12, counted.astype(float)),
+            "absent_12": per_enrolment(upto12, absent.astype(float)),
+            "possible_4w": per_enrolment(recent, counted.astype(float)),
+            "absent_4w": per_enrolment(recent, absent.astype(float)),
+            "possible": np.bincount(enrolment_id, weights=counted, minlength=n_enrol),
+            "absent": np.bincount(enrolment_id, weights=absent, minlength=n_enrol),
+            "from_start": on_roll_from_start,
+        }
+    )
+    week12["rate_12"] = week12["absent_12"] / week12["possible_12"]
+    week12["rate_4w"] = week12["absent_4w"] / week12["possible_4w"]
+    week12["pa"] = week12["absent"] / week12["possible"] >= 0.1
+    full_year = week12["from_start"] & (week12["possible"] >= 370)
+    return Measured(regime, enrolments, sessions, spell_lengths, week12[full_year])
+
+
+@pytest.fixture(scope="module", params=["2022/23", "2018/19"])
+def measured(request) -> Measured:
+    return _measure(request.param)
+
+
+def _expected(enrolments: pd.DataFrame) -> np.ndarray:
+    return enrolments[[f"dfe_{c}" for c in BAND_COLUMNS]].mean().to_numpy()
+
+
+def _observed(enrolments: pd.DataFrame) -> np.ndarray:
+    return np.bincount(enrolments["band"], minlength=len(BAND_COLUMNS)) / len(enrolments)
+
+
+def test_enough_pupil_years(measured):
+    assert len(measured.enrolments) >= 20_000
+    assert (measured.enrolments["phase"] == "special").sum() >= 1_000
+
+
+@pytest.mark.parametrize("phase", ["primary", "secondary", "special"])
+def test_band_distribution_matches_the_dfe_per_phase(measured, phase):
+    enrolments = measured.enrolments[measured.enrolments["phase"] == phase]
+    total_variation = 0.5 * np.abs(_observed(enrolments) - _expected(enrolments)).sum()
+    assert total_variation <= 0.05
+
+
+@pytest.mark.parametrize("phase", ["all", "primary", "secondary", "special"])
+def test_persistent_and_severe_absence_match_the_dfe(measured, phase):
+    enrolments = measured.enrolments
+    if phase != "all":
+        enrolments = enrolments[enrolments["phase"] == phase]
+    observed, expected = _observed(enrolments), _expected(enrolments)
+    assert observed[2:].sum() == pytest.approx(expected[2:].sum(), abs=0.015)  # PA ±1.5 pts
+    assert observed[-1] == pytest.approx(expected[-1], abs=0.005)  # severe ±0.5 pts
+
+
+@pytest.mark.parametrize(("group", "column", "value"), [("FSM", "fsm", 1), ("SEN", "sen_any", 1)])
+def test_persistent_absence_ratio_by_group_matches_the_dfe(measured, group, column, value):
+    # Classified enrolments only, as the DfE's FSM and SEN breakdowns are.
+    enrolments = measured.enrolments[~measured.enrolments["unclassified"]]
+    inside = enrolments[column] == value
+    pa = enrolments["band"] >= 2
+    expected_pa = enrolments[[f"dfe_{c}" for c in BAND_COLUMNS[2:]]].sum(axis=1)
+    observed_ratio = pa[inside].mean() / pa[~inside].mean()
+    expected_ratio = expected_pa[inside].mean() / expected_pa[~inside].mean()
+    assert observed_ratio == pytest.approx(expected_ratio, rel=0.20), group
+    assert observed_ratio > 1.5
+
+
+def test_persistent_absence_rises_from_junior_to_upper_secondary_years(measured):
+    enrolments = measured.enrolments[~measured.enrolments["unclassified"]]
+    pa = enrolments["band"] >= 2
+    expected_pa = enrolments[[f"dfe_{c}" for c in BAND_COLUMNS[2:]]].sum(axis=1)
+    junior = enrolments["year_group"].between(3, 6)
+    upper = enrolments["year_group"].between(10, 11)
+    observed_rise = pa[upper].mean() / pa[junior].mean()
+    expected_rise = expected_pa[upper].mean() / expected_pa[junior].mean()
+    assert observed_rise == pytest.approx(expected_rise, rel=0.25)
+    assert observed_rise > 1.4
+
+
+@pytest.mark.parametrize("phase", ["primary", "secondary", "special"])
+def test_overall_absence_rate_is_near_the_published_figure(measured, phase):
+    enrolments = measured.enrolments[measured.enrolments["phase"] == phase]
+    rate = enrolments["overall_absence"].sum() / enrolments["possible_sessions"].sum()
+    assert rate == pytest.approx(PUBLISHED_OVERALL_ABSENCE[measured.regime][phase], abs=0.006)
+
+
+def test_illness_is_about_half_of_all_absence(measured):
+    sessions = measured.sessions
+    absent = sessions[sessions["absent"]]
+    assert 0.45 <= (absent["code"] == "I").mean() <= 0.60
+
+
+def test_other_unauthorised_absence_is_far_higher_in_secondary(measured):
+    sessions = measured.sessions[measured.sessions["counted"]]
+    other = (sessions["code"] == "O").groupby(sessions["phase"]).mean()
+    assert other["secondary"] > 2 * other["primary"]  # DfE: 2.6% vs 0.7% (2024/25)
+
+
+def test_friday_absence_runs_above_midweek_and_monday_slightly_above(measured):
+    sessions = measured.sessions[measured.sessions["counted"]]
+    by_day = sessions.groupby("weekday")["absent"].mean()
+    midweek = by_day[[1, 2, 3]].mean()
+    assert 1.05 <= by_day[4] / midweek <= 1.25  # about +0.8-1 point at 7% absence
+    assert midweek < by_day[0] < by_day[4]
+
+
+def test_illness_peaks_in_winter_and_unauthorised_absence_in_summer(measured):
+    sessions = measured.sessions[measured.sessions["counted"]]
+    illness = (sessions["code"] == "I").groupby(sessions["month"]).mean()
+    assert illness[[12, 1, 2]].mean() > 1.2 * illness[[6, 7]].mean()
+    secondary = sessions[sessions["phase"] == "secondary"]
+    unauthorised = secondary["unauthorised"].groupby(secondary["month"]).mean()
+    assert unauthorised[[6, 7]].mean() > 1.3 * unauthorised[[9, 10]].mean()
+
+
+def test_lateness_is_as_common_as_nationally(measured):
+    sessions = measured.sessions[measured.sessions["counted"]]
+    assert 0.014 <= (sessions["code"] == "L").mean() <= 0.024  # DfE 2024/25: 1.87%
+    assert 0.0008 <= (sessions["code"] == "U").mean() <= 0.004  # 0.22%
+
+
+def test_most_spells_last_one_or_two_days(measured):
+    lengths = measured.spell_lengths
+    assert (lengths <= 2).mean() >= 0.7
+    assert (lengths >= 5).mean() >= 0.03  # with some longer illness spells and holidays
+
+
+def test_absence_rates_correlate_between_consecutive_years(measured):
+    enrolments = measured.enrolments
+    per_pupil = enrolments.groupby(["upn", "academic_year"])[
+        ["overall_absence", "possible_sessions"]
+    ].sum()
+    rate = (per_pupil["overall_absence"] / per_pupil["possible_sessions"]).unstack()
+    both = rate.dropna()
+    assert len(both) > 8_000
+    correlation = both[YEARS[0]].corr(both[YEARS[1]])
+    assert 0.5 <= correlation <= 0.75  # FFT Education Datalab, Year 6 → 7: 0.63
+
+
+# --- the trajectory carries signal, but not a perfect one ------------------------------------
+
+
+def test_many_pupils_who_end_persistently_absent_were_below_10_percent_at_week_12(measured):
+    week12 = measured.week12
+    persistent = week12[week12["pa"]]
+    emerging_share = (persistent["rate_12"] < 0.10).mean()
+    assert 0.15 <= emerging_share <= 0.6
+
+
+def test_the_rate_at_week_12_is_not_the_year_end_outcome(measured):
+    week12 = measured.week12
+    above = week12[week12["rate_12"] >= 0.10]
+    assert (~above["pa"]).mean() >= 0.10  # some recover
+    below = week12[week12["rate_12"] < 0.10]
+    assert below["pa"].mean() >= 0.05  # and some decline
+
+
+def test_a_recent_rise_signals_persistent_absence_among_emerging_pupils(measured):
+    emerging = measured.week12[measured.week12["rate_12"] < 0.10]
+    rising = emerging["rate_4w"] >= 0.10
+    assert rising.sum() > 100
+    assert emerging.loc[rising, "pa"].mean() > 1.5 * emerging.loc[~rising, "pa"].mean()
+
+
+def test_last_years_persistent_absence_signals_this_years(measured):
+    week12 = measured.week12
+    this_year = week12[week12["academic_year"] == YEARS[1]].set_index("upn")
+    last_year = week12[week12["academic_year"] == YEARS[0]].set_index("upn")["pa"]
+    emerging = this_year[this_year["rate_12"] < 0.10].join(last_year.rename("pa_last"), how="inner")
+    was_pa = emerging["pa_last"]
+    assert emerging.loc[was_pa, "pa"].mean() > 1.5 * emerging.loc[~was_pa, "pa"].mean()
