@@ -1,0 +1,445 @@
+"""Snapshot features: what is known about each pupil at the end of school week *w*.
+
+One row per enrolment (academic year × school × pupil) per as-of school week in which the
+pupil is on roll (has a mark that week). Features use only the trajectory up to and including
+week *w* and earlier years' outcomes; the labels use the whole year (MODELLING.md §1–2). The
+feature names and their groups are listed in :mod:`features.schema`.
+
+Definitions (all rates are per possible session, as the DfE computes them):
+
+* ``*_ytd``: from week 1 to *w*; ``absence_rate_{2,4,8}w``: over the last 2/4/8 school weeks
+  (fewer if the pupil joined later; NaN where there were no possible sessions in the window);
+  ``absence_change_kw`` = ``absence_rate_kw`` − ``absence_rate_ytd``.
+* ``absence_slope_8w``: least-squares slope of the weekly absence rate over the last 8 school
+  weeks with possible sessions (rate per week; NaN with fewer than 2 such weeks).
+* ``weeks_since_full_attendance``: school weeks since the last week with possible sessions and
+  no absence (*w* itself if there has been none).
+* spells (see :mod:`features.trajectory`): count so far, mean and longest length in days
+  (2 sessions = 1 day), spells begun in the last 4 weeks. A spell still open at *w* counts
+  with its length so far.
+* pattern: Monday, Friday and PM shares of absent sessions, unauthorised share of absence
+  (NaN where there has been no absence); ``unresolved_sessions``: ``N`` marks so far.
+* history: last academic year's absence rate and PA status over all the pupil's enrolments
+  that year; ``on_roll_last_year`` is 1/0, and all three are NaN when the data hold no
+  previous year at all (so a model never mistakes "unknown" for "not on roll").
+* stage: year group, phase (0 primary, 1 secondary, 2 special), weeks into the year (= *w*),
+  ``new_to_school`` (entry date on or after 1 August of this academic year).
+* context: FSM (0/1), SEN provision (0 none, 1 SEN support, 2 EHC plan), EAL (0/1).
+
+Labels: ``pa_year_end`` (1 if the enrolment's absence over the whole year is ≥ 10% of its own
+possible sessions) and ``severe_year_end`` (≥ 50%). A pupil who leaves mid-year is labelled on
+the possible sessions of their enrolment, as the DfE counts enrolments. Labels are NaN when
+the year is not complete: the school has no marks on or after 1 July of that academic year.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.calendar import previous_academic_year
+from features.schema import (
+    ALL_FEATURES,
+    KEY_COLUMNS,
+    LABEL_COLUMNS,
+    PHASE_CODE,
+    SEN_PROVISION_CODE,
+    SNAPSHOT_COLUMNS,
+)
+from features.trajectory import ENROLMENT_KEYS, build_trajectory
+
+_DENSE_COUNTERS = [
+    "possible_sessions",
+    "absence",
+    "authorised",
+    "unauthorised",
+    "illness",
+    "late_before_close",
+    "late_after_close",
+    "aea",
+    "unresolved",
+    "absence_pm",
+    "absence_monday",
+    "absence_friday",
+    "spells_started",
+]
+_C = {name: i for i, name in enumerate(_DENSE_COUNTERS)}
+YEAR_COMPLETE_FROM = (7, 1)  # (month, day): marks on or after this date close the year
+
+HISTORY_COLUMNS = ["academic_year", "upn", "possible_sessions", "absence"]
+"""Prior years' outcomes (per enrolment or per pupil), for :func:`snapshot_features`."""
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, numerator / denominator, np.nan)
+
+
+def year_outcomes(trajectory: pd.DataFrame) -> pd.DataFrame:
+    """Whole-year totals per enrolment: ``academic_year, school_urn, upn, possible_sessions,
+    absence, absence_rate``."""
+    totals = (
+        trajectory.groupby(ENROLMENT_KEYS, observed=True, sort=False)[
+            ["possible_sessions", "absence"]
+        ]
+        .sum()
+        .reset_index()
+    )
+    totals["absence_rate"] = _ratio(
+        totals["absence"].to_numpy(float), totals["possible_sessions"].to_numpy(float)
+    )
+    return totals
+
+
+def _history_features(
+    enrolments: pd.DataFrame, trajectory: pd.DataFrame, history: pd.DataFrame | None
+) -> pd.DataFrame:
+    """``absence_rate_last_year, pa_last_year, on_roll_last_year`` per enrolment."""
+    outcomes = year_outcomes(trajectory)[HISTORY_COLUMNS]
+    if history is not None and not history.empty:
+        outcomes = pd.concat([history[HISTORY_COLUMNS], outcomes], ignore_index=True)
+    known_years = set(outcomes["academic_year"].astype(str))
+    per_pupil = (
+        outcomes.groupby(["academic_year", "upn"], observed=True)[["possible_sessions", "absence"]]
+        .sum()
+        .reset_index()
+    )
+    per_pupil = per_pupil[per_pupil["possible_sessions"] > 0]
+    rate = per_pupil["absence"].to_numpy(float) / per_pupil["possible_sessions"].to_numpy(float)
+    last_year = pd.DataFrame(
+        {
+            "prev_year": per_pupil["academic_year"].astype(str).to_numpy(),
+            "upn": per_pupil["upn"].to_numpy(),
+            "absence_rate_last_year": rate,
+            "pa_last_year": (rate >= 0.10).astype(float),
+            "on_roll_last_year": 1.0,
+        }
+    )
+    prev = enrolments["academic_year"].astype(str).map(previous_academic_year)
+    frame = pd.DataFrame({"prev_year": prev.to_numpy(), "upn": enrolments["upn"].to_numpy()})
+    merged = frame.merge(last_year, on=["prev_year", "upn"], how="left")
+    prev_known = merged["prev_year"].isin(known_years).to_numpy()
+    merged.loc[prev_known & merged["on_roll_last_year"].isna(), "on_roll_last_year"] = 0.0
+    return merged[["absence_rate_last_year", "pa_last_year", "on_roll_last_year"]]
+
+
+def _enrolment_attributes(
+    enrolments: pd.DataFrame, pupils: pd.DataFrame | None, schools: pd.DataFrame | None
+) -> pd.DataFrame:
+    """Stage and context columns per enrolment from the roster and the schools table."""
+    out = pd.DataFrame(index=enrolments.index)
+    if pupils is not None and not pupils.empty:
+        keys = [k for k in ENROLMENT_KEYS if k in pupils.columns]
+        wanted = ["year_group", "fsm", "sen", "eal", "entry_date"]
+        roster = pupils[keys + [c for c in wanted if c in pupils.columns]].copy()
+        roster["upn"] = roster["upn"].astype(str)
+        if "school_urn" in keys:
+            roster["school_urn"] = roster["school_urn"].astype(np.int64)
+        if "academic_year" in keys:
+            roster["academic_year"] = roster["academic_year"].astype(str)
+        roster = roster.drop_duplicates(keys, keep="last")
+        joined = enrolments[ENROLMENT_KEYS].merge(roster, on=keys, how="left")
+        joined.index = enrolments.index
+    else:
+        joined = pd.DataFrame(index=enrolments.index)
+    out["year_group"] = pd.to_numeric(joined.get("year_group"), errors="coerce")
+    out["fsm"] = pd.to_numeric(joined.get("fsm"), errors="coerce")
+    out["eal"] = pd.to_numeric(joined.get("eal"), errors="coerce")
+    sen = joined.get("sen")
+    out["sen_provision"] = sen.map(SEN_PROVISION_CODE).astype(float) if sen is not None else np.nan
+    entry = joined.get("entry_date")
+    if entry is not None:
+        entry_dates = pd.to_datetime(entry, errors="coerce")
+        year_start = pd.to_datetime(
+            enrolments["academic_year"].astype(str).str[:4] + "-08-01", format="%Y-%m-%d"
+        )
+        new = (entry_dates >= year_start.to_numpy()).astype(float)
+        out["new_to_school"] = new.where(entry_dates.notna().to_numpy(), np.nan)
+    else:
+        out["new_to_school"] = np.nan
+    if schools is not None and not schools.empty:
+        phase = schools.set_index(schools["school_urn"].astype(np.int64))["phase"]
+        out["phase_code"] = (
+            enrolments["school_urn"].map(phase).map(PHASE_CODE).astype(float).to_numpy()
+        )
+    else:
+        out["phase_code"] = np.nan
+    return out
+
+
+def snapshot_features(
+    trajectory: pd.DataFrame,
+    pupils: pd.DataFrame | None = None,
+    schools: pd.DataFrame | None = None,
+    *,
+    history: pd.DataFrame | None = None,
+    weeks: Iterable[int] | None = None,
+    every: int = 1,
+    as_of: dt.date | None = None,
+) -> pd.DataFrame:
+    """Snapshot features and labels for every enrolment on roll at each selected week.
+
+    Parameters
+    ----------
+    trajectory:
+        From :func:`features.trajectory.build_trajectory` (any schools and years).
+    pupils:
+        Roster rows with ``upn`` and, where known, ``academic_year``, ``school_urn``,
+        ``year_group, fsm, sen, eal, entry_date`` (the simulator's ``pupils.csv`` or a
+        school's roster). Missing attributes give NaN features.
+    schools:
+        ``school_urn, phase``.
+    history:
+        Outcomes of years before those in ``trajectory`` (``HISTORY_COLUMNS``), e.g. the
+        service's stored outcomes of last year.
+    weeks:
+        School weeks to snapshot (default: all, thinned by ``every``).
+    every:
+        Keep weeks 1, 1 + every, 1 + 2·every, … (ignored when ``weeks`` is given).
+    as_of:
+        Keep only the last school week of each school-year whose as-of date (Friday) is on or
+        before this date.
+
+    Returns
+    -------
+    DataFrame with ``SNAPSHOT_COLUMNS`` (float64 features; labels NaN where unknown).
+    """
+    if trajectory.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in SNAPSHOT_COLUMNS})
+
+    traj = trajectory
+    enrol_codes, enrolments = pd.MultiIndex.from_frame(traj[ENROLMENT_KEYS]).factorize()
+    enrolments = enrolments.to_frame(index=False, name=ENROLMENT_KEYS)
+    enrolments["school_urn"] = enrolments["school_urn"].astype(np.int64)
+    n_enrol = len(enrolments)
+    n_weeks = int(traj["week"].max())
+    week_idx = traj["week"].to_numpy(np.int64) - 1
+    flat = enrol_codes * n_weeks + week_idx
+
+    dense = np.zeros((n_enrol * n_weeks, len(_DENSE_COUNTERS)), dtype=np.float64)
+    dense[flat] = traj[_DENSE_COUNTERS].to_numpy(np.float64)
+    dense = dense.reshape(n_enrol, n_weeks, len(_DENSE_COUNTERS))
+    on_roll = np.zeros(n_enrol * n_weeks, dtype=bool)
+    on_roll[flat] = True
+    on_roll = on_roll.reshape(n_enrol, n_weeks)
+    longest_week = np.zeros(n_enrol * n_weeks, dtype=np.float64)
+    longest_week[flat] = traj["longest_run"].to_numpy(np.float64)
+    longest_so_far = np.maximum.accumulate(longest_week.reshape(n_enrol, n_weeks), axis=1)
+
+    # Cumulative sums with a leading zero week: window (w-k, w] = cum[w] - cum[w-k].
+    cum = np.concatenate([np.zeros((n_enrol, 1, dense.shape[2])), np.cumsum(dense, axis=1)], axis=1)
+    weeks_1 = np.arange(1, n_weeks + 1)
+
+    def ytd(name: str) -> np.ndarray:
+        return cum[:, 1:, _C[name]]
+
+    def window(name: str, k: int) -> np.ndarray:
+        lag = np.maximum(weeks_1 - k, 0)
+        return cum[:, weeks_1, _C[name]] - cum[:, lag, _C[name]]
+
+    possible, absence = ytd("possible_sessions"), ytd("absence")
+    f: dict[str, np.ndarray] = {}
+    f["possible_sessions_ytd"] = possible
+    f["absence_rate_ytd"] = _ratio(absence, possible)
+    f["authorised_rate_ytd"] = _ratio(ytd("authorised"), possible)
+    f["unauthorised_rate_ytd"] = _ratio(ytd("unauthorised"), possible)
+    f["illness_rate_ytd"] = _ratio(ytd("illness"), possible)
+    f["late_rate_ytd"] = _ratio(ytd("late_before_close"), possible)
+    f["late_after_close_rate_ytd"] = _ratio(ytd("late_after_close"), possible)
+    f["aea_share_ytd"] = _ratio(ytd("aea"), possible)
+    for k in (2, 4, 8):
+        rate_k = _ratio(window("absence", k), window("possible_sessions", k))
+        f[f"absence_rate_{k}w"] = rate_k
+    for k in (2, 4, 8):
+        f[f"absence_change_{k}w"] = f[f"absence_rate_{k}w"] - f["absence_rate_ytd"]
+    f["absence_slope_8w"] = _rolling_slope(dense[:, :, _C["absence"]], dense[:, :, 0], 8)
+    f["weeks_since_full_attendance"] = _weeks_since_full(dense[:, :, 0], dense[:, :, 1])
+    spells = ytd("spells_started")
+    f["spells_ytd"] = spells
+    f["mean_spell_days_ytd"] = np.where(spells > 0, _ratio(absence, spells) / 2, 0.0)
+    f["longest_spell_days_ytd"] = longest_so_far / 2
+    f["spells_4w"] = window("spells_started", 4)
+    f["monday_absence_share"] = _ratio(ytd("absence_monday"), absence)
+    f["friday_absence_share"] = _ratio(ytd("absence_friday"), absence)
+    f["pm_absence_share"] = _ratio(ytd("absence_pm"), absence)
+    f["unauthorised_share"] = _ratio(ytd("unauthorised"), absence)
+    f["unresolved_sessions"] = ytd("unresolved")
+    f["weeks_into_year"] = np.broadcast_to(weeks_1.astype(float), possible.shape)
+
+    # Which (enrolment, week) rows to emit.
+    selected = on_roll & (possible > 0)
+    school_year_weeks = traj.groupby(["academic_year", "school_urn"], observed=True).agg(
+        last_week=("week", "max"), last_start=("week_start", "max")
+    )
+    week_starts = (
+        traj.groupby(["academic_year", "school_urn", "week"], observed=True)["week_start"]
+        .first()
+        .rename("week_start")
+    )
+    if weeks is not None:
+        keep = np.zeros(n_weeks, dtype=bool)
+        wanted = np.array([w for w in weeks if 1 <= w <= n_weeks], dtype=np.int64)
+        keep[wanted - 1] = True
+        selected &= keep[None, :]
+    elif every > 1:
+        selected &= ((weeks_1 - 1) % every == 0)[None, :]
+    if as_of is not None:
+        selected &= _as_of_mask(enrolments, week_starts, n_weeks, as_of)
+
+    rows_e, rows_w = np.nonzero(selected)
+    out = enrolments.iloc[rows_e].reset_index(drop=True)
+    out["week"] = (rows_w + 1).astype(np.int64)
+    starts = week_starts.reindex(
+        pd.MultiIndex.from_arrays([out["academic_year"], out["school_urn"], out["week"]])
+    ).to_numpy()
+    out["as_of"] = pd.to_datetime(starts) + pd.Timedelta(days=4)
+    for name, values in f.items():
+        out[name] = values[rows_e, rows_w]
+
+    attributes = _enrolment_attributes(enrolments, pupils, schools)
+    for column in attributes.columns:
+        out[column] = attributes[column].to_numpy(float)[rows_e]
+    hist = _history_features(enrolments, traj, history)
+    for column in hist.columns:
+        out[column] = hist[column].to_numpy(float)[rows_e]
+
+    labels = _labels(enrolments, cum, school_year_weeks)
+    for column in LABEL_COLUMNS:
+        out[column] = labels[column][rows_e]
+
+    out["week"] = out["week"].astype(np.int64)
+    for column in ALL_FEATURES:
+        out[column] = out[column].astype(np.float64)
+    return out[SNAPSHOT_COLUMNS]
+
+
+def _rolling_slope(absence: np.ndarray, possible: np.ndarray, k: int) -> np.ndarray:
+    """Least-squares slope of weekly absence rate over the last ``k`` weeks with sessions."""
+    n_enrol, n_weeks = absence.shape
+    has = possible > 0
+    rate = np.where(has, _ratio(absence, possible), 0.0)
+    t = np.broadcast_to(np.arange(1, n_weeks + 1, dtype=float), absence.shape)
+    m = has.astype(float)
+    terms = np.stack([m, m * t, m * rate, m * t * t, m * t * rate], axis=2)
+    cum = np.concatenate([np.zeros((n_enrol, 1, 5)), np.cumsum(terms, axis=1)], axis=1)
+    weeks_1 = np.arange(1, n_weeks + 1)
+    sums = cum[:, weeks_1, :] - cum[:, np.maximum(weeks_1 - k, 0), :]
+    n, sx, sy, sxx, sxy = (sums[:, :, i] for i in range(5))
+    denominator = n * sxx - sx * sx
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = (n * sxy - sx * sy) / denominator
+    return np.where((n >= 2) & (denominator > 0), slope, np.nan)
+
+
+def _weeks_since_full(possible: np.ndarray, absence: np.ndarray) -> np.ndarray:
+    """School weeks since the last week with possible sessions and no absence."""
+    n_weeks = possible.shape[1]
+    weeks_1 = np.arange(1, n_weeks + 1, dtype=float)
+    full = (possible > 0) & (absence == 0)
+    last_full = np.maximum.accumulate(np.where(full, weeks_1, 0.0), axis=1)
+    return weeks_1 - last_full
+
+
+def _as_of_mask(
+    enrolments: pd.DataFrame, week_starts: pd.Series, n_weeks: int, as_of: dt.date
+) -> np.ndarray:
+    """Per enrolment, only the last school week whose Friday is on or before ``as_of``."""
+    fridays = week_starts + pd.Timedelta(days=4)
+    eligible = fridays[fridays <= pd.Timestamp(as_of)].reset_index()
+    last = eligible.groupby(["academic_year", "school_urn"], observed=True)["week"].max()
+    target = (
+        last.reindex(pd.MultiIndex.from_frame(enrolments[["academic_year", "school_urn"]]))
+        .fillna(0)
+        .to_numpy(np.int64)
+    )
+    return np.arange(1, n_weeks + 1)[None, :] == target[:, None]
+
+
+def _labels(
+    enrolments: pd.DataFrame, cum: np.ndarray, school_year_weeks: pd.DataFrame
+) -> dict[str, np.ndarray]:
+    """Year-end PA and severe absence per enrolment; NaN where the year is not complete."""
+    total_possible = cum[:, -1, _C["possible_sessions"]]
+    total_absence = cum[:, -1, _C["absence"]]
+    rate = _ratio(total_absence, total_possible)
+    info = school_year_weeks.reindex(
+        pd.MultiIndex.from_frame(enrolments[["academic_year", "school_urn"]])
+    )
+    end_year = enrolments["academic_year"].astype(str).str[:4].astype(int) + 1
+    month, day = YEAR_COMPLETE_FROM
+    closes = pd.to_datetime(
+        {"year": end_year, "month": month, "day": day}
+    ).to_numpy() - np.timedelta64(4, "D")
+    complete = info["last_start"].to_numpy() >= closes
+    known = complete & np.isfinite(rate)
+    return {
+        "pa_year_end": np.where(known, (rate >= 0.10).astype(float), np.nan),
+        "severe_year_end": np.where(known, (rate >= 0.50).astype(float), np.nan),
+    }
+
+
+# --- files ------------------------------------------------------------------------------------
+
+
+def load_authority(
+    data_dir: Path, years: list[str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Read ``schools.csv``, ``pupils.csv`` and ``marks.parquet`` written by ``ews simulate``."""
+    data_dir = Path(data_dir)
+    missing = [
+        name
+        for name in ("schools.csv", "pupils.csv", "marks.parquet")
+        if not (data_dir / name).exists()
+    ]
+    if missing:
+        raise FileNotFoundError(
+            f"{data_dir} lacks {', '.join(missing)}: create it with `ews simulate --out {data_dir}`"
+        )
+    schools = pd.read_csv(data_dir / "schools.csv")
+    pupils = pd.read_csv(data_dir / "pupils.csv", dtype={"upn": str, "academic_year": str})
+    marks = pd.read_parquet(data_dir / "marks.parquet")
+    if years is not None:
+        from features.calendar import academic_year_bounds
+
+        wanted = set(years) | {previous_academic_year(y) for y in years}
+        bounds = [academic_year_bounds(y) for y in wanted]
+        dates = marks["date"]
+        keep = np.zeros(len(marks), dtype=bool)
+        for start, end in bounds:
+            keep |= ((dates >= pd.Timestamp(start)) & (dates <= pd.Timestamp(end))).to_numpy()
+        marks = marks[keep]
+    return schools, pupils, marks
+
+
+def snapshots_from_directory(
+    data_dir: Path,
+    *,
+    every: int = 1,
+    as_of: dt.date | None = None,
+    years: list[str] | None = None,
+) -> pd.DataFrame:
+    """Snapshot features for the authority in ``data_dir`` (see :func:`snapshot_features`).
+
+    ``years`` limits the rows to those academic years (their previous years are still read,
+    for the history features).
+    """
+    schools, pupils, marks = load_authority(data_dir, years)
+    trajectory = build_trajectory(marks)
+    snapshots = snapshot_features(trajectory, pupils, schools, every=every, as_of=as_of)
+    if years is not None:
+        snapshots = snapshots[snapshots["academic_year"].isin(years)].reset_index(drop=True)
+    return snapshots
+
+
+__all__ = [
+    "HISTORY_COLUMNS",
+    "KEY_COLUMNS",
+    "load_authority",
+    "snapshot_features",
+    "snapshots_from_directory",
+    "year_outcomes",
+]

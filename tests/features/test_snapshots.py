@@ -1,0 +1,143 @@
+"""Snapshot features: golden values computed by hand, the leakage guarantee, labels."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from features.schema import ALL_FEATURES, SNAPSHOT_COLUMNS
+from features.snapshots import snapshot_features
+from features.trajectory import build_trajectory
+from tests.features.register_builders import PUPIL_A, PUPIL_B, URN, marks_from_days
+from tests.features.test_trajectory import registers
+
+PUPILS = pd.DataFrame(
+    {
+        "upn": ["A", "B"],
+        "year_group": [8, 8],
+        "fsm": [1, 0],
+        "sen": ["K", "E"],
+        "eal": [0, 1],
+        "entry_date": ["2024-09-02", "2019-09-04"],
+    }
+)
+SCHOOLS = pd.DataFrame({"school_urn": [URN], "phase": ["secondary"]})
+
+
+@pytest.fixture
+def snapshots() -> pd.DataFrame:
+    trajectory = build_trajectory(marks_from_days({"A": PUPIL_A, "B": PUPIL_B}))
+    return snapshot_features(trajectory, PUPILS, SCHOOLS).set_index(["upn", "week"])
+
+
+def test_columns_follow_the_schema(snapshots):
+    assert list(snapshots.reset_index()[SNAPSHOT_COLUMNS].columns) == SNAPSHOT_COLUMNS
+    assert all(snapshots[c].dtype == np.float64 for c in ALL_FEATURES)
+    assert snapshots.loc[("A", 2), "as_of"] == pd.Timestamp("2024-09-13")  # the Friday
+
+
+def test_pupil_a_after_week_2_by_hand(snapshots):
+    a = snapshots.loc[("A", 2)]
+    # 12 possible sessions (8 + 4), absent 8: I x4, O x4.
+    assert a["possible_sessions_ytd"] == 12
+    assert a["absence_rate_ytd"] == pytest.approx(8 / 12)
+    assert a["authorised_rate_ytd"] == pytest.approx(4 / 12)
+    assert a["unauthorised_rate_ytd"] == pytest.approx(4 / 12)
+    assert a["illness_rate_ytd"] == pytest.approx(4 / 12)
+    assert a["absence_rate_2w"] == pytest.approx(8 / 12)
+    assert a["absence_change_2w"] == pytest.approx(0.0)
+    # Weekly rates 6/8 then 2/4: the least-squares slope through two points.
+    assert a["absence_slope_8w"] == pytest.approx(0.5 - 0.75)
+    assert a["weeks_since_full_attendance"] == 2  # no full week yet
+    # Spells: (Mon PM .. Thu AM) 4 sessions; (Fri AM .. Mon PM) 4 sessions.
+    assert a["spells_ytd"] == 2
+    assert a["mean_spell_days_ytd"] == pytest.approx(2.0)
+    assert a["longest_spell_days_ytd"] == pytest.approx(2.0)
+    assert a["spells_4w"] == 2
+    # Absences on Mondays: week-1 PM, week-2 AM and PM; Fridays: 2; PM: 4 of 8.
+    assert a["monday_absence_share"] == pytest.approx(3 / 8)
+    assert a["friday_absence_share"] == pytest.approx(2 / 8)
+    assert a["pm_absence_share"] == pytest.approx(4 / 8)
+    assert a["unauthorised_share"] == pytest.approx(4 / 8)
+    assert (a["year_group"], a["phase_code"], a["weeks_into_year"]) == (8, 1, 2)
+    assert (a["new_to_school"], a["fsm"], a["sen_provision"], a["eal"]) == (1, 1, 1, 0)
+
+
+def test_pupil_b_by_hand(snapshots):
+    b1, b2 = snapshots.loc[("B", 1)], snapshots.loc[("B", 2)]
+    assert b1["absence_rate_ytd"] == pytest.approx(1 / 8)  # the U mark
+    assert b1["late_rate_ytd"] == pytest.approx(1 / 8)  # the L mark
+    assert b1["late_after_close_rate_ytd"] == pytest.approx(1 / 8)
+    assert b2["aea_share_ytd"] == pytest.approx(2 / 12)
+    assert b2["unresolved_sessions"] == 1
+    assert b2["absence_rate_ytd"] == pytest.approx(2 / 12)
+    assert b2["absence_rate_2w"] == pytest.approx(2 / 12)
+    assert b2["absence_rate_4w"] == pytest.approx(2 / 12)
+    assert np.isnan(b1["absence_slope_8w"])  # one week: no slope
+    assert (b2["new_to_school"], b2["sen_provision"]) == (0, 2)
+
+
+def test_no_history_when_the_data_hold_no_previous_year(snapshots):
+    assert snapshots[["absence_rate_last_year", "on_roll_last_year"]].isna().all().all()
+
+
+def test_history_from_the_previous_year_and_year_end_labels():
+    last_year = {f"{d:%Y-%m-%d}": ("I", "I") for d in pd.bdate_range("2023-09-04", "2023-09-08")}
+    last_year |= {f"{d:%Y-%m-%d}": ("/", "/") for d in pd.bdate_range("2023-09-11", "2024-07-19")}
+    this_year = {f"{d:%Y-%m-%d}": ("/", "/") for d in pd.bdate_range("2024-09-02", "2025-07-18")}
+    this_year |= {f"{d:%Y-%m-%d}": ("O", "O") for d in pd.bdate_range("2025-06-02", "2025-07-18")}
+    marks = marks_from_days({"A": last_year | this_year, "B": this_year})
+    snaps = snapshot_features(build_trajectory(marks))
+    current = snaps[snaps["academic_year"] == "2024/25"].set_index(["upn", "week"])
+    days_last_year = len(pd.bdate_range("2023-09-04", "2024-07-19"))
+    assert current.loc[("A", 1), "absence_rate_last_year"] == pytest.approx(5 / days_last_year)
+    assert current.loc[("A", 1), "on_roll_last_year"] == 1
+    assert current.loc[("B", 1), "on_roll_last_year"] == 0  # previous year known, B not in it
+    absent_days = len(pd.bdate_range("2025-06-02", "2025-07-18"))
+    days = len(pd.bdate_range("2024-09-02", "2025-07-18"))
+    assert absent_days / days >= 0.10
+    # The label is the whole year's outcome, the same at every week, even before the decline.
+    assert (current["pa_year_end"] == 1).all()
+    assert current.loc[("A", 1), "absence_rate_ytd"] == 0
+
+
+def test_labels_unknown_while_the_year_is_in_progress(snapshots):
+    assert snapshots["pa_year_end"].isna().all()
+
+
+def test_every_and_as_of_select_weeks():
+    days = {f"{d:%Y-%m-%d}": ("/", "/") for d in pd.bdate_range("2024-09-02", "2024-10-18")}
+    trajectory = build_trajectory(marks_from_days({"A": days}))
+    assert list(snapshot_features(trajectory, every=3)["week"]) == [1, 4, 7]
+    as_of = snapshot_features(trajectory, as_of=dt.date(2024, 9, 26))
+    assert list(as_of["week"]) == [3]  # week 4 ends on Friday 27 September
+
+
+@settings(max_examples=60, deadline=None)
+@given(registers(), st.integers(1, 4), st.data())
+def test_marks_after_the_as_of_week_never_change_its_features(marks, cut_week, data):
+    """The leakage guarantee: features at week w use only marks up to the end of week w."""
+    week_of = marks["date"].dt.to_period("W-SUN")
+    weeks = sorted(week_of.unique())
+    cut = weeks[min(cut_week, len(weeks)) - 1]
+    before = marks[week_of <= cut]
+    # Later marks: change some codes and add a new pupil, all after the cut.
+    later = marks[week_of > cut].copy()
+    if len(later):
+        flips = data.draw(st.lists(st.integers(0, len(later) - 1), max_size=10))
+        later.iloc[flips, later.columns.get_loc("code")] = "O"
+    newcomer = later.assign(upn="D")
+    changed = pd.concat([before, later, newcomer], ignore_index=True)
+
+    def features_up_to_cut(frame: pd.DataFrame) -> pd.DataFrame:
+        snaps = snapshot_features(build_trajectory(frame))
+        snaps = snaps[snaps["as_of"] <= cut.end_time]
+        return snaps.set_index(["upn", "week"]).sort_index()[ALL_FEATURES]
+
+    expected = features_up_to_cut(before)
+    pd.testing.assert_frame_equal(features_up_to_cut(changed), expected)
