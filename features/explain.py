@@ -1,0 +1,399 @@
+"""Reasons: TreeSHAP contributions turned into a few plain-English statements (MODELLING.md §6).
+
+Features are grouped into **domains** a practitioner recognises (recent decline, absence so
+far, spells, unauthorised absence, day-of-week pattern, lateness, approved off-site education,
+last year, stage). A domain's contribution is the sum of its features' contributions to the
+raw score (log-odds). The reasons for a pupil are the domains pushing their risk *up* most,
+each written with the pupil's own values, e.g. "Absence 18% over the last 4 weeks, up from 6%
+for the year so far".
+
+Context features (FSM, SEN provision, EAL) and protected characteristics (sex, ethnicity) are
+never reasons: they belong to no domain, so their contributions are dropped here, not moved
+elsewhere. Reasons are for a conversation with the family, not a verdict.
+
+Everything is vectorised over pupils: text is built per domain for all the pupils whose top
+reasons include that domain, with NumPy string operations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.schema import CONTEXT_FEATURES, PROTECTED_COLUMNS
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A group of features explained together."""
+
+    key: str
+    label: str
+    features: tuple[str, ...]
+
+
+DOMAINS: tuple[Domain, ...] = (
+    Domain(
+        "recent_decline",
+        "Recent decline",
+        (
+            "absence_rate_2w",
+            "absence_rate_4w",
+            "absence_rate_8w",
+            "absence_change_2w",
+            "absence_change_4w",
+            "absence_change_8w",
+            "absence_slope_8w",
+            "weeks_since_full_attendance",
+        ),
+    ),
+    Domain(
+        "absence_so_far",
+        "Absence so far this year",
+        ("absence_rate_ytd", "authorised_rate_ytd", "illness_rate_ytd"),
+    ),
+    Domain(
+        "unauthorised",
+        "Unauthorised absence",
+        ("unauthorised_rate_ytd", "unauthorised_share", "unresolved_sessions"),
+    ),
+    Domain(
+        "spells",
+        "Spells of absence",
+        ("spells_ytd", "mean_spell_days_ytd", "longest_spell_days_ytd", "spells_4w"),
+    ),
+    Domain(
+        "day_pattern",
+        "Day-of-week pattern",
+        ("monday_absence_share", "friday_absence_share", "pm_absence_share"),
+    ),
+    Domain("lateness", "Lateness", ("late_rate_ytd", "late_after_close_rate_ytd")),
+    Domain("off_site", "Approved off-site education", ("aea_share_ytd",)),
+    Domain(
+        "last_year",
+        "Last year",
+        ("absence_rate_last_year", "pa_last_year", "on_roll_last_year"),
+    ),
+    Domain(
+        "stage",
+        "Stage",
+        ("year_group", "phase_code", "weeks_into_year", "new_to_school", "possible_sessions_ytd"),
+    ),
+)
+DOMAIN_KEYS = [d.key for d in DOMAINS]
+DOMAIN_OF_FEATURE = {f: d.key for d in DOMAINS for f in d.features}
+
+NEVER_REASONS = frozenset(CONTEXT_FEATURES) | PROTECTED_COLUMNS
+"""Features whose contributions are never shown as reasons (who a pupil is, not what they did)."""
+
+
+def domain_matrix(feature_names: Sequence[str]) -> np.ndarray:
+    """Membership matrix (features × domains) of 0/1; rows of :data:`NEVER_REASONS` are zero.
+
+    Raises ``ValueError`` for a feature in no domain, so a new feature cannot silently vanish
+    from explanations.
+    """
+    unknown = [f for f in feature_names if f not in DOMAIN_OF_FEATURE and f not in NEVER_REASONS]
+    if unknown:
+        raise ValueError(
+            f"features without an explanation domain: {unknown}; add them to "
+            "features.explain.DOMAINS (or NEVER_REASONS)"
+        )
+    matrix = np.zeros((len(feature_names), len(DOMAINS)))
+    for i, feature in enumerate(feature_names):
+        if feature in DOMAIN_OF_FEATURE:
+            matrix[i, DOMAIN_KEYS.index(DOMAIN_OF_FEATURE[feature])] = 1.0
+    return matrix
+
+
+def domain_contributions(contributions: np.ndarray, feature_names: Sequence[str]) -> pd.DataFrame:
+    """Per-row sums of feature contributions by domain (columns :data:`DOMAIN_KEYS`).
+
+    ``contributions`` is rows × features (without the base value).
+    """
+    values = np.asarray(contributions, dtype=float) @ domain_matrix(feature_names)
+    return pd.DataFrame(values, columns=DOMAIN_KEYS)
+
+
+# --- text -------------------------------------------------------------------------------------
+
+_Get = Callable[[str], np.ndarray]
+
+
+def _cat(*parts: np.ndarray | str) -> np.ndarray:
+    out = np.asarray(parts[0], dtype=str)
+    for part in parts[1:]:
+        out = np.strings.add(out, np.asarray(part, dtype=str))
+    return out
+
+
+def _int(values: np.ndarray) -> np.ndarray:
+    # Half up, as people round (np.rint would make 12.5% read "12%").
+    return np.floor(np.nan_to_num(values) + 0.5).astype(np.int64).astype(str)
+
+
+def _pct(values: np.ndarray) -> np.ndarray:
+    """0.183 → "18%" (NaN → "unknown")."""
+    return np.where(np.isnan(values), "unknown", _cat(_int(values * 100), "%"))
+
+
+def _days(values: np.ndarray) -> np.ndarray:
+    """2.0 → "2 days", 1.5 → "1.5 days", 1 → "1 day"."""
+    v = np.nan_to_num(values)
+    whole = np.isclose(v, np.rint(v))
+    number = np.where(whole, _int(v), np.round(v, 1).astype(str))
+    return _cat(number, np.where(np.isclose(v, 1.0), " day", " days"))
+
+
+def _plural(count: np.ndarray, singular: str, plural: str) -> np.ndarray:
+    return _cat(_int(count), np.where(np.isclose(np.nan_to_num(count), 1.0), singular, plural))
+
+
+def _recent_decline(get: _Get) -> np.ndarray:
+    r4, ytd, since = (
+        get("absence_rate_4w"),
+        get("absence_rate_ytd"),
+        get("weeks_since_full_attendance"),
+    )
+    up = np.floor(r4 * 100 + 0.5) > np.floor(ytd * 100 + 0.5)
+    text = np.where(
+        up,
+        _cat(
+            "Absence ",
+            _pct(r4),
+            " over the last 4 weeks, up from ",
+            _pct(ytd),
+            " for the year so far",
+        ),
+        _cat("Absence ", _pct(r4), " over the last 4 weeks (", _pct(ytd), " for the year so far)"),
+    )
+    no_full = np.nan_to_num(since) >= 3
+    text = np.where(
+        no_full, _cat(text, "; no full week in school for ", _int(since), " weeks"), text
+    )
+    return np.where(np.isnan(r4), "Absence has risen over recent weeks", text)
+
+
+def _absence_so_far(get: _Get) -> np.ndarray:
+    ytd, possible, illness = (
+        get("absence_rate_ytd"),
+        get("possible_sessions_ytd"),
+        get("illness_rate_ytd"),
+    )
+    text = _cat(
+        "Absence ",
+        _pct(ytd),
+        " so far this year (",
+        _int(ytd * possible),
+        " of ",
+        _int(possible),
+        " sessions)",
+    )
+    return np.where(np.nan_to_num(illness) > 0, _cat(text, ", illness ", _pct(illness)), text)
+
+
+def _unauthorised(get: _Get) -> np.ndarray:
+    rate, unresolved = get("unauthorised_rate_ytd"), get("unresolved_sessions")
+    text = _cat("Unauthorised absence ", _pct(rate), " of sessions so far this year")
+    return np.where(
+        np.nan_to_num(unresolved) > 0,
+        _cat(text, "; ", _plural(unresolved, " session", " sessions"), " still without a reason"),
+        text,
+    )
+
+
+def _spells(get: _Get) -> np.ndarray:
+    spells, recent, longest = get("spells_ytd"), get("spells_4w"), get("longest_spell_days_ytd")
+    return _cat(
+        _plural(spells, " spell", " separate spells"),
+        " of absence this year (",
+        _int(recent),
+        " in the last 4 weeks), the longest ",
+        _days(longest),
+    )
+
+
+def _day_pattern(get: _Get) -> np.ndarray:
+    monday, friday, pm = (
+        get("monday_absence_share"),
+        get("friday_absence_share"),
+        get("pm_absence_share"),
+    )
+    return _cat(
+        _pct(monday),
+        " of absences on Mondays and ",
+        _pct(friday),
+        " on Fridays; ",
+        _pct(pm),
+        " in afternoon sessions",
+    )
+
+
+def _lateness(get: _Get) -> np.ndarray:
+    late, after = get("late_rate_ytd"), get("late_after_close_rate_ytd")
+    before_text = _cat("Late for ", _pct(late), " of sessions (before the register closed)")
+    after_text = _cat("Arrived after the register closed for ", _pct(after), " of sessions")
+    both_text = _cat(
+        "Late for ", _pct(late), " of sessions, and after the register closed for ", _pct(after)
+    )
+    shown_late = np.floor(np.nan_to_num(late) * 100 + 0.5) > 0
+    shown_after = np.floor(np.nan_to_num(after) * 100 + 0.5) > 0
+    return np.where(
+        shown_late & shown_after, both_text, np.where(shown_after, after_text, before_text)
+    )
+
+
+def _off_site(get: _Get) -> np.ndarray:
+    return _cat("Approved off-site education for ", _pct(get("aea_share_ytd")), " of sessions")
+
+
+def _last_year(get: _Get) -> np.ndarray:
+    rate, pa, on_roll = get("absence_rate_last_year"), get("pa_last_year"), get("on_roll_last_year")
+    known = _cat("Absence ", _pct(rate), " last year")
+    known = np.where(pa == 1, _cat(known, " (persistently absent)"), known)
+    text = np.where(on_roll == 0, "Not on roll at a school in the area last year", known)
+    return np.where(
+        np.isnan(on_roll) | ((on_roll == 1) & np.isnan(rate)), "No record of last year", text
+    )
+
+
+def _stage(get: _Get) -> np.ndarray:
+    year_group, new = get("year_group"), get("new_to_school")
+    year = np.where(
+        np.isnan(year_group),
+        "Year group not recorded",
+        np.where(year_group == 0, "In Reception", _cat("In Year ", _int(year_group))),
+    )
+    return np.where(new == 1, _cat(year, ", new to the school this year"), year)
+
+
+_TEXT: dict[str, Callable[[_Get], np.ndarray]] = {
+    "recent_decline": _recent_decline,
+    "absence_so_far": _absence_so_far,
+    "unauthorised": _unauthorised,
+    "spells": _spells,
+    "day_pattern": _day_pattern,
+    "lateness": _lateness,
+    "off_site": _off_site,
+    "last_year": _last_year,
+    "stage": _stage,
+}
+
+
+def _getter(frame: pd.DataFrame, rows: np.ndarray | None = None) -> _Get:
+    """Column reader for the text builders: float64 values (of ``rows``), NaN if absent."""
+    cache: dict[str, np.ndarray] = {}
+
+    def get(column: str) -> np.ndarray:
+        if column not in cache:
+            if column in frame.columns:
+                values = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+            else:
+                values = np.full(len(frame), np.nan)
+            cache[column] = values
+        values = cache[column]
+        return values if rows is None else values[rows]
+
+    return get
+
+
+def describe(frame: pd.DataFrame, domain: str) -> np.ndarray:
+    """The sentence for ``domain`` for every row of ``frame`` (missing columns read as NaN)."""
+    return _TEXT[domain](_getter(frame))
+
+
+MIN_CONTRIBUTION = 0.05
+"""Smallest domain contribution (log-odds; 0.05 ≈ odds × 1.05) shown as a reason: below it a
+domain barely moved the score, and naming it would mislead."""
+
+
+def reasons(
+    frame: pd.DataFrame,
+    contributions: np.ndarray,
+    feature_names: Sequence[str],
+    top: int = 3,
+    *,
+    min_contribution: float = MIN_CONTRIBUTION,
+) -> pd.DataFrame:
+    """The ``top`` domains pushing each row's risk up, as text with the pupil's values.
+
+    ``contributions`` is rows × features (log-odds, without the base value), in the order of
+    ``feature_names``; ``frame`` holds the same rows' feature values. Returns, indexed like
+    ``frame``, columns ``reason_i``, ``reason_i_domain``, ``reason_i_contribution`` for
+    i = 1..top, strongest first; only domains adding at least ``min_contribution`` to the
+    log-odds become reasons (the rest are ``None``/NaN).
+    """
+    if len(frame) != len(contributions):
+        raise ValueError(f"{len(frame)} rows of features but {len(contributions)} of contributions")
+    by_domain = np.asarray(contributions, dtype=float) @ domain_matrix(feature_names)
+    n = len(frame)
+    top = min(top, len(DOMAINS))
+    order = np.argsort(-by_domain, axis=1, kind="stable")[:, :top]
+    values = np.take_along_axis(by_domain, order, axis=1)
+    valid = (values > 0) & (values >= min_contribution)
+
+    texts = np.full((n, top), None, dtype=object)
+    domains = np.full((n, top), None, dtype=object)
+    shared: dict[str, np.ndarray] = {}  # each column converted once, whatever the domain
+    for d, key in enumerate(DOMAIN_KEYS):
+        rows, ranks = np.nonzero((order == d) & valid)
+        if len(rows) == 0:
+            continue
+
+        def get(column: str, rows: np.ndarray = rows) -> np.ndarray:
+            if column not in shared:
+                shared[column] = _getter(frame)(column)
+            return shared[column][rows]
+
+        texts[rows, ranks] = _TEXT[key](get).astype(object)
+        domains[rows, ranks] = key
+
+    columns: dict[str, np.ndarray] = {}
+    for i in range(top):
+        columns[f"reason_{i + 1}"] = texts[:, i]
+        columns[f"reason_{i + 1}_domain"] = domains[:, i]
+        columns[f"reason_{i + 1}_contribution"] = np.where(valid[:, i], values[:, i], np.nan)
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def reasons_as_records(reasons_frame: pd.DataFrame) -> list[list[dict[str, object]]]:
+    """Wide reasons (from :func:`reasons`) as one list of ``{domain, label, text,
+    contribution}`` per row — for JSON responses; not for hot paths."""
+    labels = {d.key: d.label for d in DOMAINS}
+    top = sum(1 for c in reasons_frame.columns if c.endswith("_domain"))
+    records: list[list[dict[str, object]]] = []
+    for row in reasons_frame.itertuples(index=False):
+        values = row._asdict()
+        items = []
+        for i in range(1, top + 1):
+            domain = values[f"reason_{i}_domain"]
+            if domain is None:
+                break
+            items.append(
+                {
+                    "domain": domain,
+                    "label": labels[domain],
+                    "text": values[f"reason_{i}"],
+                    "contribution": float(values[f"reason_{i}_contribution"]),
+                }
+            )
+        records.append(items)
+    return records
+
+
+__all__ = [
+    "DOMAINS",
+    "DOMAIN_KEYS",
+    "DOMAIN_OF_FEATURE",
+    "MIN_CONTRIBUTION",
+    "NEVER_REASONS",
+    "Domain",
+    "describe",
+    "domain_contributions",
+    "domain_matrix",
+    "reasons",
+    "reasons_as_records",
+]

@@ -1,0 +1,193 @@
+"""Reasons from contributions: domains, plain-English text with the pupil's own values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.explain import (
+    DOMAIN_KEYS,
+    DOMAIN_OF_FEATURE,
+    DOMAINS,
+    NEVER_REASONS,
+    describe,
+    domain_contributions,
+    domain_matrix,
+    reasons,
+    reasons_as_records,
+)
+from features.schema import ALL_FEATURES, ATTENDANCE_FEATURES, CONTEXT_FEATURES
+
+FEATURES = list(ALL_FEATURES)
+
+
+def pupil(**values: float) -> pd.DataFrame:
+    """One pupil's feature row: everything 0 unless given."""
+    row = dict.fromkeys(FEATURES, 0.0) | values
+    return pd.DataFrame([row])
+
+
+def contributions_for(**by_feature: float) -> np.ndarray:
+    out = np.zeros((1, len(FEATURES)))
+    for name, value in by_feature.items():
+        out[0, FEATURES.index(name)] = value
+    return out
+
+
+def test_every_attendance_feature_is_in_exactly_one_domain() -> None:
+    listed = [f for d in DOMAINS for f in d.features]
+    assert sorted(listed) == sorted(set(listed)), "a feature is in two domains"
+    assert set(ATTENDANCE_FEATURES) == set(listed)
+    assert not set(CONTEXT_FEATURES) & set(DOMAIN_OF_FEATURE)
+
+
+def test_a_feature_without_a_domain_is_refused() -> None:
+    with pytest.raises(ValueError, match="without an explanation domain: \\['shoe_size'\\]"):
+        domain_matrix(["absence_rate_ytd", "shoe_size"])
+
+
+def test_domain_contributions_sum_their_features() -> None:
+    contrib = contributions_for(
+        absence_rate_4w=0.3, absence_change_4w=0.2, spells_ytd=-0.1, fsm=2.0
+    )
+    by_domain = domain_contributions(contrib, FEATURES).iloc[0]
+    assert by_domain["recent_decline"] == pytest.approx(0.5)
+    assert by_domain["spells"] == pytest.approx(-0.1)
+    # Context features belong to no domain: their contribution is dropped, not moved.
+    assert by_domain.sum() == pytest.approx(0.4)
+
+
+def test_recent_decline_reads_like_the_design_example() -> None:
+    frame = pupil(absence_rate_4w=0.18, absence_rate_ytd=0.06, weeks_since_full_attendance=1)
+    out = reasons(frame, contributions_for(absence_rate_4w=0.8), FEATURES)
+    assert (
+        out.loc[0, "reason_1"]
+        == "Absence 18% over the last 4 weeks, up from 6% for the year so far"
+    )
+    assert out.loc[0, "reason_1_domain"] == "recent_decline"
+    assert out.loc[0, "reason_1_contribution"] == pytest.approx(0.8)
+    assert out.loc[0, "reason_2"] is None
+
+
+@pytest.mark.parametrize(
+    ("domain", "values", "expected"),
+    [
+        (
+            "absence_so_far",
+            {"absence_rate_ytd": 0.125, "possible_sessions_ytd": 120, "illness_rate_ytd": 0.05},
+            "Absence 13% so far this year (15 of 120 sessions), illness 5%",
+        ),
+        (
+            "unauthorised",
+            {"unauthorised_rate_ytd": 0.04, "unresolved_sessions": 3},
+            "Unauthorised absence 4% of sessions so far this year; "
+            "3 sessions still without a reason",
+        ),
+        (
+            "spells",
+            {"spells_ytd": 6, "spells_4w": 2, "longest_spell_days_ytd": 1.5},
+            "6 separate spells of absence this year (2 in the last 4 weeks), the longest 1.5 days",
+        ),
+        (
+            "spells",
+            {"spells_ytd": 1, "spells_4w": 1, "longest_spell_days_ytd": 1},
+            "1 spell of absence this year (1 in the last 4 weeks), the longest 1 day",
+        ),
+        (
+            "day_pattern",
+            {"monday_absence_share": 0.4, "friday_absence_share": 0.35, "pm_absence_share": 0.5},
+            "40% of absences on Mondays and 35% on Fridays; 50% in afternoon sessions",
+        ),
+        (
+            "lateness",
+            {"late_rate_ytd": 0.09, "late_after_close_rate_ytd": 0.03},
+            "Late for 9% of sessions, and after the register closed for 3%",
+        ),
+        (
+            "lateness",
+            {"late_rate_ytd": 0.0, "late_after_close_rate_ytd": 0.03},
+            "Arrived after the register closed for 3% of sessions",
+        ),
+        (
+            "lateness",
+            {"late_rate_ytd": 0.12, "late_after_close_rate_ytd": 0.0},
+            "Late for 12% of sessions (before the register closed)",
+        ),
+        (
+            "last_year",
+            {"absence_rate_last_year": 0.14, "pa_last_year": 1, "on_roll_last_year": 1},
+            "Absence 14% last year (persistently absent)",
+        ),
+        ("last_year", {"on_roll_last_year": 0}, "Not on roll at a school in the area last year"),
+        ("last_year", {"on_roll_last_year": np.nan}, "No record of last year"),
+        ("stage", {"year_group": 9, "new_to_school": 1}, "In Year 9, new to the school this year"),
+        ("stage", {"year_group": 0, "new_to_school": 0}, "In Reception"),
+        (
+            "recent_decline",
+            {"absence_rate_4w": 0.05, "absence_rate_ytd": 0.08, "weeks_since_full_attendance": 4},
+            "Absence 5% over the last 4 weeks (8% for the year so far); "
+            "no full week in school for 4 weeks",
+        ),
+    ],
+)
+def test_reason_text_carries_the_pupils_values(domain: str, values: dict, expected: str) -> None:
+    assert describe(pupil(**values), domain)[0] == expected
+
+
+def test_top_reasons_are_the_largest_positive_domains_in_order() -> None:
+    frame = pd.concat([pupil(), pupil()], ignore_index=True)
+    contrib = np.vstack(
+        [
+            contributions_for(spells_ytd=0.2, absence_rate_last_year=0.9, late_rate_ytd=0.4),
+            contributions_for(spells_ytd=-0.5, absence_rate_ytd=-1.0),
+        ]
+    )
+    out = reasons(frame, contrib, FEATURES, top=3)
+    assert list(out.loc[0, ["reason_1_domain", "reason_2_domain", "reason_3_domain"]]) == [
+        "last_year",
+        "lateness",
+        "spells",
+    ]
+    # A pupil whose every domain lowers the risk has no reasons.
+    assert out.loc[1, ["reason_1", "reason_2", "reason_3"]].isna().all()
+
+
+def test_tiny_contributions_are_not_reasons() -> None:
+    out = reasons(pupil(), contributions_for(late_rate_ytd=0.01, spells_ytd=0.3), FEATURES)
+    assert out.loc[0, "reason_1_domain"] == "spells"
+    assert out.loc[0, "reason_2"] is None
+
+
+def test_context_and_protected_features_are_never_reasons() -> None:
+    names = [*FEATURES, "sex", "ethnicity"]
+    frame = pupil(fsm=1, sen_provision=2, eal=1)
+    contrib = np.zeros((1, len(names)))
+    for name in ("fsm", "sen_provision", "eal", "sex", "ethnicity"):
+        contrib[0, names.index(name)] = 5.0
+    contrib[0, names.index("spells_ytd")] = 0.2
+    out = reasons(frame, contrib, names, top=5)
+    shown = set(out.filter(like="_domain").iloc[0].dropna())
+    assert shown == {"spells"}
+    assert {"fsm", "sen_provision", "eal", "sex", "ethnicity"} <= NEVER_REASONS
+
+
+def test_reasons_keep_the_callers_index_and_check_lengths() -> None:
+    frame = pupil().set_axis([42])
+    out = reasons(frame, contributions_for(spells_ytd=0.3), FEATURES)
+    assert list(out.index) == [42]
+    with pytest.raises(ValueError, match="1 rows of features but 2"):
+        reasons(frame, np.zeros((2, len(FEATURES))), FEATURES)
+
+
+def test_records_for_json() -> None:
+    frame = pupil(absence_rate_4w=0.2, absence_rate_ytd=0.1)
+    out = reasons(frame, contributions_for(absence_rate_4w=0.5, spells_ytd=0.1), FEATURES)
+    (records,) = reasons_as_records(out)
+    assert [r["domain"] for r in records] == ["recent_decline", "spells"]
+    assert records[0]["label"] == "Recent decline"
+    assert records[0]["contribution"] == pytest.approx(0.5)
+
+
+def test_domain_keys_match_domains() -> None:
+    assert [d.key for d in DOMAINS] == DOMAIN_KEYS

@@ -1,0 +1,251 @@
+"""The run configuration: one TOML file, validated by pydantic, the single source of truth of a
+training run (it is logged with the run).
+
+``training/configs/default.toml`` is the shipped default; every field has a default here too,
+so a file only needs the values it changes. Unknown keys are errors (a typo must not be
+silently ignored).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from features.calendar import parse_academic_year
+from features.schema import ATTENDANCE_FEATURES, DEFAULT_FEATURE_SET, FEATURE_SETS
+
+DEFAULT_CONFIG_PATH = Path(__file__).parent / "configs" / "default.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    """Which rows: academic years and snapshot weeks."""
+
+    test_year: str | None = None
+    """Held-out academic year (``YYYY/YY``); default: the last year with known outcomes."""
+    train_years: list[str] | None = None
+    """Training years; default: every labelled year before the test year."""
+    train_every: int = Field(1, ge=1, le=10)
+    """Use every n-th snapshot week for training (evaluation always uses every week)."""
+    refit_needs_history: bool = True
+    """Leave out of the final refit a training year whose history features are unknown for
+    every pupil (the first year of the data): unknown by construction of the data window, a
+    situation scoring never meets. Such a year still serves early stopping. On the default
+    authority this lifts week-2 precision; later weeks are unchanged."""
+
+    @field_validator("test_year")
+    @classmethod
+    def _year(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_academic_year(value)
+        return value
+
+    @field_validator("train_years")
+    @classmethod
+    def _years(cls, value: list[str] | None) -> list[str] | None:
+        for year in value or []:
+            parse_academic_year(year)
+        return value
+
+
+class LightGBMConfig(_Section):
+    """Booster shape and training. Small trees keep TreeSHAP fast enough for scoring with
+    reasons (see benchmarks/bench_scoring.py)."""
+
+    num_leaves: int = Field(7, ge=2, le=1024)
+    max_depth: int = Field(3, ge=-1, le=32)
+    learning_rate: float = Field(0.1, gt=0, le=1)
+    num_boost_round: int = Field(600, ge=1, le=10_000)
+    early_stopping_rounds: int = Field(30, ge=1)
+    min_child_samples: int = Field(200, ge=1)
+    feature_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_freq: int = Field(1, ge=0)
+    lambda_l2: float = Field(1.0, ge=0)
+    num_threads: int = Field(0, ge=0)
+    """0 = LightGBM's default (all cores)."""
+    monotone_increasing: list[str] = Field(
+        default_factory=lambda: [
+            "absence_rate_ytd",
+            "authorised_rate_ytd",
+            "unauthorised_rate_ytd",
+            "absence_rate_2w",
+            "absence_rate_4w",
+            "absence_rate_8w",
+            "absence_change_2w",
+            "absence_change_4w",
+            "absence_change_8w",
+            "absence_rate_last_year",
+        ]
+    )
+    """Features along which risk may only rise: more absence never lowers the score."""
+    monotone_constraints_method: Literal["basic", "intermediate", "advanced"] = "intermediate"
+
+    @field_validator("monotone_increasing")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(ATTENDANCE_FEATURES))
+        if unknown:
+            raise ValueError(f"unknown features in monotone_increasing: {unknown}")
+        return value
+
+
+class CalibrationConfig(_Section):
+    method: Literal["isotonic", "none"] = "isotonic"
+    """Isotonic regression fitted on the validation year; kept only if it lowers the expected
+    calibration error on the test year."""
+
+
+class EvaluationConfig(_Section):
+    report_weeks: list[int] = Field(default_factory=lambda: [2, 6, 12, 18, 24, 30])
+    top_shares: list[float] = Field(default_factory=lambda: [0.05, 0.10, 0.20])
+    operating_share: float = Field(0.10, gt=0, lt=1)
+    """The top-k share used for lead time, the fairness audit and the promotion gate."""
+    caseload: int = Field(10, ge=1)
+    """Pupils per school a practitioner can work with (the per-school operating point)."""
+    emerging_below: float = Field(0.10, gt=0, le=1)
+    """The emerging group: absence so far this year below this rate."""
+    ece_bins: int = Field(10, ge=2)
+    tie_break_seed: int = 17
+    """Ties in a score are broken by a seeded random order, the same for every model."""
+
+    @field_validator("top_shares")
+    @classmethod
+    def _shares(cls, value: list[float]) -> list[float]:
+        if not value or any(not 0 < s < 1 for s in value):
+            raise ValueError("top_shares must be fractions between 0 and 1, e.g. [0.05, 0.1]")
+        return value
+
+    @model_validator(mode="after")
+    def _operating_share_reported(self) -> EvaluationConfig:
+        if self.operating_share not in self.top_shares:
+            raise ValueError(f"operating_share {self.operating_share} must be in top_shares")
+        return self
+
+
+class FairnessConfig(_Section):
+    attributes: list[str] = Field(default_factory=lambda: ["fsm", "sen", "sex", "eal", "ethnicity"])
+    low: float = 0.8
+    high: float = 1.25
+    min_group_size: int = Field(50, ge=1)
+    """Groups with fewer pupils are reported but neither flagged nor gated (too noisy)."""
+    min_abs_difference: float = Field(0.01, ge=0, le=1)
+    """A ratio is flagged only if the two rates also differ by at least this much: a false
+    positive rate of 0.2% against 0.1% is a ratio of 2 but no material difference. Set 0 for
+    the bare four-fifths convention."""
+    reference: dict[str, str] = Field(
+        default_factory=lambda: {"fsm": "no", "sen": "none", "sex": "F", "eal": "no"}
+    )
+    """Reference group per attribute; attributes not listed use their largest group."""
+
+
+class PromotionConfig(_Section):
+    max_ece: float = Field(0.03, gt=0, le=1)
+    """Champion gate: expected calibration error (10 bins, pooled test year) at most this."""
+    fairness_metrics: list[Literal["flag_rate", "precision", "recall", "fpr", "fnr"]] = Field(
+        default_factory=lambda: ["precision", "recall", "fpr", "fnr"]
+    )
+    """Ratios checked by the fairness gate. Flag-rate ratios are reported and flagged, but
+    gated only if listed: groups with more persistent absence *should* be flagged more."""
+
+
+class RunConfig(_Section):
+    experiment: str = "attendance-risk"
+    seed: int = 20240901
+    feature_set: str = DEFAULT_FEATURE_SET
+    """The feature set of the model that is registered."""
+    compare_feature_sets: list[str] = Field(
+        default_factory=lambda: ["attendance", "attendance+context"]
+    )
+
+    @field_validator("feature_set")
+    @classmethod
+    def _feature_set(cls, value: str) -> str:
+        if value not in FEATURE_SETS:
+            raise ValueError(f"feature_set {value!r} is not one of {sorted(FEATURE_SETS)}")
+        return value
+
+    @field_validator("compare_feature_sets")
+    @classmethod
+    def _feature_sets(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in FEATURE_SETS]
+        if unknown:
+            raise ValueError(f"unknown feature sets {unknown}; known: {sorted(FEATURE_SETS)}")
+        return value
+
+
+class TrainingConfig(_Section):
+    """A whole training run."""
+
+    run: RunConfig = RunConfig()
+    data: DataConfig = DataConfig()
+    lightgbm: LightGBMConfig = LightGBMConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    fairness: FairnessConfig = FairnessConfig()
+    promotion: PromotionConfig = PromotionConfig()
+
+    @property
+    def feature_sets(self) -> list[str]:
+        """Feature sets trained: the registered one first, then the others compared."""
+        others = [f for f in self.run.compare_feature_sets if f != self.run.feature_set]
+        return [self.run.feature_set, *others]
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message says where and how to fix it."""
+
+
+def load_config(path: Path | None = None) -> TrainingConfig:
+    """Read and validate a TOML run configuration (default: the shipped default.toml)."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    try:
+        return TrainingConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"[{'.'.join(str(p) for p in err['loc'])}] {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"config file {path}: {problems}") from exc
+
+
+def config_to_toml(config: TrainingConfig) -> str:
+    """The configuration as TOML (what is logged with the run; reloads to an equal config)."""
+    lines: list[str] = []
+    for section, model in config.model_dump(mode="json").items():
+        lines.append(f"[{section}]")
+        for key, value in model.items():
+            if value is None:
+                continue  # TOML has no null: an absent key takes the default (None)
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: object) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return (
+            "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        )
+    raise TypeError(f"cannot write {type(value)} as TOML")

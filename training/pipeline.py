@@ -1,0 +1,333 @@
+"""A training run end to end, without MLflow: split → fit → calibrate → evaluate.
+
+:func:`train_models` fits the LightGBM models (one per feature set) and the baselines on the
+training years; :func:`evaluate` scores the test year with all of them and computes every
+metric, the lead times, the fairness audit, reliability tables and global importance.
+:mod:`training.registry` logs the result; ``ews evaluate`` calls :func:`evaluate` again for a
+registered model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.riskmodel import Calibration, RiskModel
+from features.schema import FEATURE_SCHEMA_VERSION, FEATURE_SETS
+from training.baselines import BASELINE_LABELS, BASELINES, PROBABILISTIC, Baselines
+from training.config import TrainingConfig
+from training.data import LABEL, YearSplit, data_window, rows_for, split_years
+from training.fairness import fairness_audit
+from training.metrics import (
+    EvaluationFrame,
+    evaluate_scores,
+    expected_calibration_error,
+    lead_times,
+    reliability_table,
+    summarise_lead_times,
+)
+from training.model import FittedBooster, fit_booster
+
+IMPORTANCE_SAMPLE = 20_000
+"""Rows of the test year used for global mean |SHAP| importance."""
+
+
+def model_key(feature_set: str) -> str:
+    """Name of a LightGBM model in tables and MLflow metric keys: ``lgbm_attendance``,
+    ``lgbm_attendance_context``."""
+    return "lgbm_" + feature_set.replace("+", "_")
+
+
+def model_label(key: str) -> str:
+    """Human label of a model or baseline key."""
+    if key in BASELINE_LABELS:
+        return BASELINE_LABELS[key]
+    for feature_set in FEATURE_SETS:
+        if model_key(feature_set) == key:
+            return f"LightGBM ({feature_set})"
+    return key
+
+
+def git_commit() -> str:
+    """The repository's HEAD commit (with ``-dirty`` if the tree has changes), or
+    ``unknown``."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
+@dataclass
+class TrainedModels:
+    """Everything fitted on the training years."""
+
+    config: TrainingConfig
+    split: YearSplit
+    window: dict[str, Any]
+    fitted: dict[str, FittedBooster]  # by model key
+    baselines: Baselines
+    train_seconds: float
+
+    @property
+    def registered_key(self) -> str:
+        return model_key(self.config.run.feature_set)
+
+
+@dataclass
+class Evaluation:
+    """Every number and table reported for the test year."""
+
+    test_year: str
+    metrics: pd.DataFrame
+    lead_times: pd.DataFrame
+    lead_summary: pd.DataFrame
+    fairness: pd.DataFrame  # with a ``model`` column (LightGBM models only)
+    reliability: pd.DataFrame  # with a ``model`` column (probabilistic models)
+    importance: pd.DataFrame  # ``feature, mean_abs_shap`` for the registered model
+    calibration: pd.DataFrame  # per LightGBM model: raw vs calibrated ECE/Brier, kept method
+    models: list[str]  # evaluated keys, registered model first
+    registered_key: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def train_models(snapshots: pd.DataFrame, config: TrainingConfig) -> TrainedModels:
+    """Fit the LightGBM models (every compared feature set) and the baselines on the training
+    years of ``snapshots``."""
+    import time
+
+    split = split_years(snapshots, config.data)
+    every = config.data.train_every
+    train_rows = rows_for(snapshots, split.train_years, every=every)
+    refit_rows = rows_for(snapshots, split.refit_years, every=every)
+    fit_rows = rows_for(snapshots, split.fit_years, every=every) if split.validation_year else None
+    validation_rows = (
+        rows_for(snapshots, [split.validation_year], every=every) if split.validation_year else None
+    )
+    started = time.perf_counter()
+    fitted: dict[str, FittedBooster] = {}
+    for feature_set in config.feature_sets:
+        fitted[model_key(feature_set)] = fit_booster(
+            feature_set,
+            list(FEATURE_SETS[feature_set]),
+            fit_rows if fit_rows is not None else train_rows,
+            validation_rows,
+            refit_rows,
+            config.lightgbm,
+            seed=config.run.seed,
+            calibrate=config.calibration.method == "isotonic",
+        )
+    baselines = Baselines().fit(train_rows, train_rows[LABEL].to_numpy())
+    return TrainedModels(
+        config=config,
+        split=split,
+        window=data_window(snapshots, split),
+        fitted=fitted,
+        baselines=baselines,
+        train_seconds=time.perf_counter() - started,
+    )
+
+
+def risk_model(
+    fitted: FittedBooster,
+    calibration: Calibration,
+    *,
+    trained: TrainedModels | None = None,
+    extra: dict[str, Any] | None = None,
+) -> RiskModel:
+    """Wrap a fitted booster and its chosen calibration as the shipped :class:`RiskModel`."""
+    metadata: dict[str, Any] = {
+        "label": LABEL,
+        "label_definition": "absence ≥ 10% of the enrolment's possible sessions over the "
+        "academic year (DfE persistent absence)",
+        "feature_set": fitted.feature_set,
+        "features": fitted.features,
+        "feature_schema_version": FEATURE_SCHEMA_VERSION,
+        "monotone_increasing": [
+            f
+            for f, c in zip(fitted.features, fitted.params["monotone_constraints"], strict=True)
+            if c == 1
+        ],
+        "num_trees": fitted.num_trees,
+        "calibration": calibration.method,
+        "lightgbm_version": lgb.__version__,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+        "trained_on_simulated_data": True,
+    }
+    if trained is not None:
+        metadata |= {
+            "train_years": trained.split.train_years,
+            "refit_years": trained.split.refit_years,
+            "validation_year": trained.split.validation_year,
+            "test_year": trained.split.test_year,
+            "config_seed": trained.config.run.seed,
+        }
+    metadata |= extra or {}
+    # The shipped artifact is the booster's text: evaluate exactly what is shipped (a text
+    # round trip can move a probability by ~1e-16).
+    booster = lgb.Booster(model_str=fitted.booster.model_to_string())
+    return RiskModel(booster, calibration, metadata)
+
+
+def choose_calibration(
+    fitted: FittedBooster, test_rows: pd.DataFrame, bins: int
+) -> tuple[Calibration, dict[str, Any]]:
+    """Keep the fitted calibration only if it lowers the test year's ECE; returns the chosen
+    calibration and the comparison (raw and calibrated ECE and Brier)."""
+    identity = risk_model(fitted, Calibration.identity())
+    raw = identity.predict_proba(test_rows)
+    y = test_rows[LABEL].to_numpy(dtype=float)
+    row: dict[str, Any] = {
+        "feature_set": fitted.feature_set,
+        "ece_raw": expected_calibration_error(y, raw, bins),
+        "brier_raw": float(np.mean((raw - y) ** 2)),
+    }
+    if fitted.calibration.method == "identity":
+        row |= {"ece_calibrated": np.nan, "brier_calibrated": np.nan, "kept": "none"}
+        return fitted.calibration, row
+    calibrated = fitted.calibration.apply(raw)
+    row["ece_calibrated"] = expected_calibration_error(y, calibrated, bins)
+    row["brier_calibrated"] = float(np.mean((calibrated - y) ** 2))
+    keep = row["ece_calibrated"] < row["ece_raw"]
+    row["kept"] = fitted.calibration.method if keep else "none"
+    return (fitted.calibration if keep else Calibration.identity()), row
+
+
+def global_importance(model: RiskModel, rows: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Mean |SHAP| (log-odds) per feature over (a sample of) ``rows``, largest first."""
+    if len(rows) > IMPORTANCE_SAMPLE:
+        rows = rows.sample(IMPORTANCE_SAMPLE, random_state=seed)
+    contributions = model.contributions(rows).drop(columns="base_value")
+    importance = contributions.abs().mean().sort_values(ascending=False)
+    return importance.rename("mean_abs_shap").rename_axis("feature").reset_index()
+
+
+def evaluate(
+    test_rows: pd.DataFrame,
+    models: dict[str, RiskModel],
+    baselines: Baselines,
+    config: TrainingConfig,
+    *,
+    registered_key: str,
+    calibration: pd.DataFrame | None = None,
+) -> Evaluation:
+    """Score the test rows with every model and baseline and compute every reported number.
+
+    ``models`` maps model keys to shipped models (their calibration already chosen);
+    ``test_rows`` are all labelled snapshot rows of one academic year.
+    """
+    ev = config.evaluation
+    years = test_rows["academic_year"].astype(str).unique()
+    if len(years) != 1:
+        raise ValueError(f"evaluate one academic year at a time, got {sorted(years)}")
+    frame = EvaluationFrame.from_rows(
+        test_rows, emerging_below=ev.emerging_below, seed=ev.tie_break_seed
+    )
+    scores: dict[str, np.ndarray] = {k: m.predict_proba(test_rows) for k, m in models.items()}
+    scores |= baselines.scores(test_rows)
+    keys = [registered_key, *[k for k in models if k != registered_key], *BASELINES]
+    probabilistic = set(models) | PROBABILISTIC
+
+    metrics = evaluate_scores(
+        frame,
+        scores,
+        probabilistic=probabilistic,
+        top_shares=ev.top_shares,
+        caseload=ev.caseload,
+        ece_bins=ev.ece_bins,
+    )
+    leads = lead_times(frame, scores, share=ev.operating_share)
+    fairness = pd.concat(
+        [
+            fairness_audit(
+                frame,
+                test_rows,
+                scores[key],
+                config.fairness,
+                share=ev.operating_share,
+                caseload=ev.caseload,
+            ).assign(model=key)
+            for key in models
+        ],
+        ignore_index=True,
+    )
+    reliability = pd.concat(
+        [
+            reliability_table(frame.label.astype(float), scores[k], ev.ece_bins).assign(model=k)
+            for k in keys
+            if k in probabilistic
+        ],
+        ignore_index=True,
+    )
+    importance = global_importance(models[registered_key], test_rows, config.run.seed)
+    return Evaluation(
+        test_year=str(years[0]),
+        metrics=metrics,
+        lead_times=leads,
+        lead_summary=summarise_lead_times(leads),
+        fairness=fairness,
+        reliability=reliability,
+        importance=importance,
+        calibration=calibration if calibration is not None else pd.DataFrame(),
+        models=keys,
+        registered_key=registered_key,
+    )
+
+
+@dataclass
+class RunResult:
+    """A finished training run (before logging)."""
+
+    trained: TrainedModels
+    models: dict[str, RiskModel]
+    evaluation: Evaluation
+    test_rows: pd.DataFrame
+
+    @property
+    def registered_model(self) -> RiskModel:
+        return self.models[self.trained.registered_key]
+
+
+def run(snapshots: pd.DataFrame, config: TrainingConfig) -> RunResult:
+    """Train on the training years of ``snapshots``, choose calibrations and evaluate on the
+    test year."""
+    return finish(train_models(snapshots, config), snapshots)
+
+
+def finish(trained: TrainedModels, snapshots: pd.DataFrame) -> RunResult:
+    """Choose each model's calibration on the test year and evaluate everything on it."""
+    config = trained.config
+    test_rows = rows_for(snapshots, [trained.split.test_year])
+    models: dict[str, RiskModel] = {}
+    calibration_rows = []
+    for key, fitted in trained.fitted.items():
+        calibration, row = choose_calibration(fitted, test_rows, config.evaluation.ece_bins)
+        calibration_rows.append({"model": key, **row})
+        models[key] = risk_model(fitted, calibration, trained=trained)
+    evaluation = evaluate(
+        test_rows,
+        models,
+        trained.baselines,
+        config,
+        registered_key=trained.registered_key,
+        calibration=pd.DataFrame(calibration_rows),
+    )
+    return RunResult(trained, models, evaluation, test_rows)

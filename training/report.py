@@ -1,0 +1,485 @@
+"""The evaluation report and the model card (Markdown), and the files logged beside them.
+
+:func:`write_report` writes into one directory:
+
+* ``report.md`` — headline tables (model and baselines per week, all and emerging pupils),
+  lead time, calibration, what context adds, the fairness audit, links to the plots;
+* ``model_card.md`` — intended use and misuse, data window, metrics beside baselines,
+  fairness, limitations;
+* ``metrics.csv`` (tidy: model, population, week (0 = pooled), metric, value),
+  ``lead_times.csv``, ``fairness.csv``, ``reliability.csv``, ``importance.csv``,
+  ``calibration.csv``, ``summary.json`` (headline numbers and the promotion-gate inputs);
+* ``plots/*.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from training.baselines import BASELINES
+from training.config import TrainingConfig
+from training.gates import check_gates, gate_summary
+from training.metrics import POOLED, metric_table, metric_value
+from training.pipeline import Evaluation, model_label
+from training.plots import PLOT_FILES, write_plots
+
+HEADLINE_METRICS = [
+    "roc_auc",
+    "average_precision",
+    "precision_at_5",
+    "precision_at_10",
+    "precision_at_20",
+    "recall_at_10",
+    "precision_at_caseload",
+    "recall_at_caseload",
+    "brier",
+    "ece",
+]
+METRIC_LABELS = {
+    "roc_auc": "AUC",
+    "average_precision": "AP",
+    "precision_at_5": "P@5%",
+    "precision_at_10": "P@10%",
+    "precision_at_20": "P@20%",
+    "recall_at_5": "R@5%",
+    "recall_at_10": "R@10%",
+    "recall_at_20": "R@20%",
+    "precision_at_caseload": "P@caseload",
+    "recall_at_caseload": "R@caseload",
+    "brier": "Brier",
+    "ece": "ECE",
+    "prevalence": "PA rate",
+}
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "—"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
+    """A GitHub-flavoured Markdown table (NaN shown as —)."""
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = [
+        "| " + " | ".join(_fmt(v, digits) for v in row) + " |"
+        for row in frame.itertuples(index=False)
+    ]
+    return "\n".join([header, rule, *body])
+
+
+def headline_table(
+    evaluation: Evaluation,
+    config: TrainingConfig,
+    population: str,
+    metrics: list[str] | None = None,
+) -> pd.DataFrame:
+    """Model and baselines per reported week and pooled, one row each, readable labels."""
+    metrics = metrics or [m for m in HEADLINE_METRICS if _has(evaluation, m)]
+    table = metric_table(
+        evaluation.metrics,
+        population=population,
+        weeks=config.evaluation.report_weeks,
+        metric_names=metrics,
+        models=evaluation.models,
+    )
+    table["week"] = table["week"].map(lambda w: "pooled" if w == POOLED else str(w))
+    table["model"] = table["model"].map(model_label)
+    return table.rename(columns=METRIC_LABELS)
+
+
+def _has(evaluation: Evaluation, metric: str) -> bool:
+    return bool((evaluation.metrics["metric"] == metric).any())
+
+
+def beats_table(evaluation: Evaluation, config: TrainingConfig, model: str) -> pd.DataFrame:
+    """Per week and population: the model's AUC and precision at the operating share, the best
+    baseline's, and whether the model beats every baseline on both ("tie" where it equals the
+    best, e.g. both lists are all PA pupils late in the year)."""
+    share = f"{round(config.evaluation.operating_share * 100):g}"
+    rows = []
+    for population in ("all", "emerging"):
+        for week in [*config.evaluation.report_weeks, POOLED]:
+            row: dict[str, Any] = {
+                "population": population,
+                "week": "pooled" if week == POOLED else str(week),
+            }
+            worse = tied = False
+            for metric, label in (("roc_auc", "AUC"), (f"precision_at_{share}", f"P@{share}%")):
+                own = metric_value(
+                    evaluation.metrics, model, metric, population=population, week=week
+                )
+                others = {
+                    b: metric_value(evaluation.metrics, b, metric, population=population, week=week)
+                    for b in BASELINES
+                }
+                best = max(others, key=lambda b: -math.inf if math.isnan(others[b]) else others[b])
+                row[f"model {label}"] = own
+                row[f"best baseline {label}"] = others[best]
+                row[f"best baseline ({label})"] = model_label(best)
+                known = [v for v in others.values() if not math.isnan(v)]
+                worse |= any(own < v - 1e-12 for v in known) or math.isnan(own)
+                tied |= any(abs(own - v) <= 1e-12 for v in known)
+            row["beats all"] = "NO" if worse else ("tie" if tied else "yes")
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def context_table(evaluation: Evaluation) -> pd.DataFrame | None:
+    """Pooled metrics of each LightGBM feature set side by side (what context adds)."""
+    lgbm = [m for m in evaluation.models if m.startswith("lgbm_")]
+    if len(lgbm) < 2:
+        return None
+    rows = []
+    for population in ("all", "emerging"):
+        for metric in ("roc_auc", "average_precision", "precision_at_10", "recall_at_10", "ece"):
+            row: dict[str, Any] = {"population": population, "metric": METRIC_LABELS[metric]}
+            for key in lgbm:
+                row[model_label(key)] = metric_value(
+                    evaluation.metrics, key, metric, population=population
+                )
+            row["difference"] = row[model_label(lgbm[1])] - row[model_label(lgbm[0])]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def fairness_table(evaluation: Evaluation, model: str) -> pd.DataFrame:
+    """The audit of one model, readable: rates, ratios, and ``!`` beside flagged ratios."""
+    audit = evaluation.fairness[evaluation.fairness["model"] == model]
+    if audit.empty:
+        return pd.DataFrame()
+    out = audit[["operating_point", "attribute", "group", "pupils"]].copy()
+    out["group"] = out["group"] + audit["reference"].map({True: " (ref)", False: ""})
+    for metric, label in (
+        ("flag_rate", "flag rate"),
+        ("precision", "precision"),
+        ("recall", "recall"),
+        ("fpr", "FPR"),
+        ("fnr", "FNR"),
+    ):
+        out[label] = audit[metric].map(lambda v: _fmt(float(v)))
+        marks = audit[f"{metric}_flag"].map({True: " !", False: ""})
+        out[f"{label} ratio"] = audit[f"{metric}_ratio"].map(lambda v: _fmt(float(v), 2)) + marks
+    out["note"] = audit["too_small"].map({True: "too small to judge", False: ""})
+    return out
+
+
+def summary(
+    evaluation: Evaluation, config: TrainingConfig, window: dict[str, Any]
+) -> dict[str, Any]:
+    """Headline numbers and gate inputs, JSON-ready (``summary.json``)."""
+    model = evaluation.registered_key
+    lead = evaluation.lead_summary.set_index("model")
+    out: dict[str, Any] = {
+        "registered_model": model,
+        "test_year": evaluation.test_year,
+        "data_window": window,
+        "gates": gate_summary(evaluation.metrics, evaluation.fairness, model, config),
+        "pooled": {
+            population: {
+                key: {
+                    metric: metric_value(evaluation.metrics, key, metric, population=population)
+                    for metric in HEADLINE_METRICS
+                }
+                for key in evaluation.models
+            }
+            for population in ("all", "emerging")
+        },
+        "median_lead_weeks": {key: float(lead.loc[key, "median_lead_weeks"]) for key in lead.index},
+        "calibration": evaluation.calibration.to_dict(orient="records"),
+    }
+    return json.loads(json.dumps(out, default=_json_default, allow_nan=True))
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def render_report(
+    evaluation: Evaluation,
+    config: TrainingConfig,
+    window: dict[str, Any],
+    *,
+    title: str = "Attendance risk model: evaluation",
+    run_info: dict[str, str] | None = None,
+) -> str:
+    """``report.md``."""
+    model = evaluation.registered_key
+    share = f"{round(config.evaluation.operating_share * 100):g}"
+    lines = [f"# {title}", ""]
+    for key, value in (run_info or {}).items():
+        lines.append(f"- **{key}**: {value}")
+    lines += [
+        f"- **Test year**: {evaluation.test_year} (held out; every snapshot week)",
+        f"- **Training years**: {', '.join(window['train']['years'])}",
+        f"- **Registered model**: {model_label(model)}",
+        "",
+        "All numbers are on the held-out test year. Top-k lists are drawn each week "
+        "(k = share of pupils that week; caseload = top "
+        f"{config.evaluation.caseload} per school); *pooled* sums the weekly lists and pools "
+        "rows for AUC/AP/Brier/ECE. *Emerging* pupils have absence below "
+        f"{config.evaluation.emerging_below:.0%} so far this year; their lists are drawn among "
+        "them. Brier and ECE are not defined for the two ranking rules (—).",
+        "",
+        "## Does the model beat every baseline?",
+        "",
+        markdown_table(beats_table(evaluation, config, model)),
+        "",
+        "## All pupils",
+        "",
+        markdown_table(headline_table(evaluation, config, "all")),
+        "",
+        "## Emerging pupils (absence so far below 10%)",
+        "",
+        markdown_table(headline_table(evaluation, config, "emerging")),
+        "",
+        f"## Lead time over the year-to-date rule (top {share}% each week)",
+        "",
+        "For pupils who end the year persistently absent: the first week each model puts them "
+        "in the top list, against the first week the year-to-date rule does. Positive = earlier."
+        " Median and shares are over pupils both flag at some point.",
+        "",
+        markdown_table(
+            evaluation.lead_summary.assign(model=evaluation.lead_summary["model"].map(model_label)),
+            digits=2,
+        ),
+        "",
+    ]
+    if not evaluation.calibration.empty:
+        lines += [
+            "## Calibration",
+            "",
+            "Isotonic calibration is fitted on the validation year and kept only if it lowers "
+            "the test year's expected calibration error.",
+            "",
+            markdown_table(evaluation.calibration, digits=4),
+            "",
+        ]
+    context = context_table(evaluation)
+    if context is not None:
+        lines += [
+            "## What context (FSM, SEN provision, EAL) adds",
+            "",
+            "Pooled over the test year. The registered model stays context-free unless context "
+            "adds materially (MODELLING.md §2).",
+            "",
+            markdown_table(context),
+            "",
+        ]
+    lines += [
+        f"## Fairness audit ({model_label(model)})",
+        "",
+        f"Ratios to the reference group; `!` marks a ratio outside {config.fairness.low}–"
+        f"{config.fairness.high} for a group of at least {config.fairness.min_group_size} pupils "
+        f"whose rate differs by at least {config.fairness.min_abs_difference:g}. Rows are "
+        "pupil-weeks of the test year.",
+        "",
+        markdown_table(fairness_table(evaluation, model)),
+        "",
+        "## Promotion gates",
+        "",
+    ]
+    for gate in check_gates(gate_summary(evaluation.metrics, evaluation.fairness, model, config)):
+        lines.append(f"- {'PASS' if gate.passed else 'FAIL'} — {gate.name}: {gate.detail}")
+    lines += [
+        "",
+        "## Plots",
+        "",
+        *[f"![{name}](plots/{file})" for name, file in PLOT_FILES.items()],
+        "",
+        "## Top features (mean |SHAP|, log-odds)",
+        "",
+        markdown_table(evaluation.importance.head(15), digits=4),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+MODEL_CARD = """# Model card: {name}{version}
+
+## What it is
+A LightGBM classifier that gives, for each pupil on roll at the end of a school week, the
+probability that the pupil **ends the academic year persistently absent** (absence ≥ 10% of
+their own possible sessions, the DfE definition), with the top reasons pushing that risk up.
+Feature set: **{feature_set}** ({n_features} features: the pupil's attendance trajectory this
+year, last year's attendance and stage; {context_note}). Sex and ethnicity are never inputs.
+Calibration: {calibration}. Trees: {num_trees}. Feature schema version {schema_version}.
+
+> **Trained on simulated data.** The default model is trained and tested on a simulated local
+> authority (`ews simulate`), not on real pupils. Its numbers say the pipeline works and how
+> the model compares with simple rules on data built to resemble national statistics; they
+> say nothing yet about any real school. Retrain and re-evaluate on real registers before use.
+
+## Intended use
+- Helping attendance staff and family-support practitioners notice pupils whose attendance is
+  slipping **before** they cross the 10% line, so that someone starts a conversation early.
+- Ranking a school's or an authority's pupils each week to fit a fixed caseload
+  (evaluated at the top 5/10/20% and at {caseload} pupils per school).
+
+## Not for (misuse)
+- Decisions about a pupil or family without a person reviewing the reasons: the score is a
+  prompt for a conversation, not a verdict, a sanction or evidence of neglect.
+- Fines, prosecution, exclusion, admissions or any punitive use.
+- Judging schools or staff. Measuring the impact of support by before/after comparison
+  (referred pupils improve anyway — regression to the mean; compare with the model's own
+  prediction at referral time instead).
+- Pupils outside the population it was trained on (phases, years, authorities it never saw).
+
+## Data window
+{window}
+
+## Metrics beside baselines (test year {test_year}, pooled over snapshot weeks)
+{metrics}
+
+Per-week tables (weeks {weeks}), lead time and plots are in the evaluation report logged with
+this model. Median lead time over the year-to-date rule (top {share}% each week, pupils both
+flag): **{lead} weeks**.
+
+## Fairness (top {share}% each week and caseload {caseload} per school)
+Ratios to the reference group; `!` = outside {low}–{high} for a group large enough to judge.
+
+{fairness}
+
+Promotion gates on this version:
+{gates}
+
+## Limitations
+- Simulated training data (above). Real registers have coding habits, data gaps and
+  population shifts the simulation does not have.
+- Early in the year (weeks 1–4) there is little to go on: the model leans on last year's
+  attendance and ranks pupils new to the area poorly.
+- Labels use the DfE enrolment definition: a pupil who moves school mid-year is one enrolment
+  per school, each labelled on its own possible sessions.
+- Reasons come from TreeSHAP on the log-odds: they say what moved *this model's* score, not
+  why the pupil is absent. Context and protected characteristics are never shown as reasons.
+- Groups with different rates of persistent absence are flagged at different rates; the audit
+  shows by how much. Small groups are reported but too noisy to judge.
+"""
+
+
+def render_model_card(
+    evaluation: Evaluation,
+    config: TrainingConfig,
+    window: dict[str, Any],
+    *,
+    model_metadata: dict[str, Any],
+    name: str,
+    version: str | None = None,
+) -> str:
+    """``model_card.md`` for the registered model."""
+    model = evaluation.registered_key
+    share = f"{round(config.evaluation.operating_share * 100):g}"
+    pooled = []
+    for population in ("all", "emerging"):
+        for key in evaluation.models:
+            row = {"population": population, "model": model_label(key)}
+            for metric in (
+                "roc_auc",
+                "average_precision",
+                f"precision_at_{share}",
+                f"recall_at_{share}",
+                "precision_at_caseload",
+                "brier",
+                "ece",
+            ):
+                row[METRIC_LABELS.get(metric, metric)] = metric_value(
+                    evaluation.metrics, key, metric, population=population
+                )
+            pooled.append(row)
+    window_lines = []
+    for part in ("train", "fit", "validation", "refit", "test"):
+        if part in window:
+            w = window[part]
+            window_lines.append(
+                f"- **{part}**: {', '.join(w['years'])} — {w['enrolments']:,} enrolments, "
+                f"{w['rows']:,} pupil-weeks, {w['schools']} schools, weeks {w['weeks']}, "
+                f"PA rate {w['pa_rate']:.1%}"
+            )
+    lead = evaluation.lead_summary.set_index("model").loc[model, "median_lead_weeks"]
+    gates = check_gates(gate_summary(evaluation.metrics, evaluation.fairness, model, config))
+    features = model_metadata.get("features", [])
+    context = {"fsm", "sen_provision", "eal"} & set(features)
+    return MODEL_CARD.format(
+        name=name,
+        version=f" (version {version})" if version else "",
+        feature_set=model_metadata.get("feature_set", ""),
+        n_features=len(features),
+        context_note="plus FSM, SEN provision and EAL"
+        if context
+        else "no demographic or context features",
+        calibration=model_metadata.get("calibration", ""),
+        num_trees=model_metadata.get("num_trees", ""),
+        schema_version=model_metadata.get("feature_schema_version", ""),
+        caseload=config.evaluation.caseload,
+        window="\n".join(window_lines),
+        test_year=evaluation.test_year,
+        metrics=markdown_table(pd.DataFrame(pooled)),
+        weeks=", ".join(str(w) for w in config.evaluation.report_weeks),
+        share=share,
+        lead=_fmt(float(lead), 1),
+        low=config.fairness.low,
+        high=config.fairness.high,
+        fairness=markdown_table(fairness_table(evaluation, model)),
+        gates="\n".join(
+            f"- {'PASS' if g.passed else 'FAIL'} — {g.name}: {g.detail}" for g in gates
+        ),
+    )
+
+
+def write_report(
+    evaluation: Evaluation,
+    config: TrainingConfig,
+    window: dict[str, Any],
+    directory: Path,
+    *,
+    model_metadata: dict[str, Any],
+    name: str,
+    version: str | None = None,
+    run_info: dict[str, str] | None = None,
+) -> dict[str, Path]:
+    """Write the report, the model card, the tables and the plots into ``directory``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    share = f"{round(config.evaluation.operating_share * 100):g}"
+    paths = {
+        "report": directory / "report.md",
+        "model_card": directory / "model_card.md",
+        "metrics": directory / "metrics.csv",
+        "lead_times": directory / "lead_times.csv",
+        "fairness": directory / "fairness.csv",
+        "reliability": directory / "reliability.csv",
+        "importance": directory / "importance.csv",
+        "calibration": directory / "calibration.csv",
+        "summary": directory / "summary.json",
+    }
+    evaluation.metrics.to_csv(paths["metrics"], index=False)
+    evaluation.lead_summary.to_csv(paths["lead_times"], index=False)
+    evaluation.fairness.to_csv(paths["fairness"], index=False)
+    evaluation.reliability.to_csv(paths["reliability"], index=False)
+    evaluation.importance.to_csv(paths["importance"], index=False)
+    evaluation.calibration.to_csv(paths["calibration"], index=False)
+    paths["summary"].write_text(
+        json.dumps(summary(evaluation, config, window), indent=2), encoding="utf-8"
+    )
+    plots = write_plots(evaluation, directory / "plots", share_name=share)
+    paths |= {f"plot_{k}": v for k, v in plots.items()}
+    paths["report"].write_text(
+        render_report(evaluation, config, window, run_info=run_info), encoding="utf-8"
+    )
+    paths["model_card"].write_text(
+        render_model_card(
+            evaluation, config, window, model_metadata=model_metadata, name=name, version=version
+        ),
+        encoding="utf-8",
+    )
+    return paths
