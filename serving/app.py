@@ -1,0 +1,202 @@
+"""The FastAPI application: ``create_app(settings)``; ``ews serve`` runs it under uvicorn.
+
+Start-up (lifespan): migrate the database to the latest schema (a setting), load the champion
+model, start the background check that follows the registry alias. With no model the service
+still starts: ``/ready`` says why it is not ready and scoring endpoints answer 503.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from serving.db import Database, upgrade
+from serving.modelstore import LoadedModel, MlflowModelSource, ModelHolder, ModelSource
+from serving.pipeline import ScoringConfig
+from serving.settings import ServingSettings
+
+log = logging.getLogger("ews.serving")
+
+
+class RequestLog:
+    """Pure ASGI middleware: one log line per request with the route *template*.
+
+    The template (``/v1/pupils/{upn}``) never carries a UPN, unlike the raw path, so uvicorn's
+    own access log is switched off in favour of this one."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_code = 500
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "(no route)"
+            log.info(
+                "%s %s %d %.1fms",
+                scope["method"],
+                template,
+                status_code,
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+_UNAVAILABLE_HINTS = (
+    "database is locked",
+    "unable to open database",
+    "could not connect",
+    "connection refused",
+    "server closed the connection",
+    "terminating connection",
+    "connection is closed",
+    "the database system is",
+    "connection timeout",
+)
+
+
+def is_unavailable(exc: Exception) -> bool:
+    """Whether a database error means "unreachable or busy for now" (worth a retry), as
+    opposed to a fault in the service (a 500)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    message = str(getattr(exc, "orig", exc)).lower()
+    return any(hint in message for hint in _UNAVAILABLE_HINTS)
+
+
+def _scoring(settings: ServingSettings) -> ScoringConfig:
+    return ScoringConfig(
+        high_risk_threshold=settings.high_risk_threshold,
+        medium_risk_threshold=settings.medium_risk_threshold,
+        emerging_below=settings.emerging_below,
+    )
+
+
+def create_app(
+    settings: ServingSettings | None = None,
+    *,
+    db: Database | None = None,
+    model_source: ModelSource | None = None,
+    use_mlflow: bool = True,
+    rescore_on_model_change: bool = True,
+) -> FastAPI:
+    """Build the app. ``model_source`` defaults to the MLflow registry (``use_mlflow``)."""
+    from serving import store
+    from serving.routes import keys, pages, referrals, risk, schools, scoring, system
+
+    settings = settings or ServingSettings()
+    db = db or Database(
+        settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
+    if model_source is None and use_mlflow:
+        model_source = MlflowModelSource(
+            settings.resolved_tracking_uri, settings.model_name, settings.model_alias
+        )
+
+    def on_swap(model: LoadedModel) -> None:
+        if rescore_on_model_change and holder.started:
+            n = store.rescore_all(db, model, _scoring(settings))
+            log.info("re-scored %d school(s) with model version %s", n, model.version)
+
+    holder = ModelHolder(model_source, poll_seconds=settings.model_poll_seconds, on_swap=on_swap)
+
+    def _rescore_stale(model: LoadedModel) -> None:
+        try:
+            n = store.rescore_stale(db, model, _scoring(settings))
+        except Exception:
+            log.exception("re-scoring stale schools at start-up failed")
+            return
+        if n:
+            log.info("re-scored %d school(s) with model version %s", n, model.version)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from fastapi.concurrency import run_in_threadpool
+
+        if settings.auto_migrate:
+            await run_in_threadpool(upgrade, db.url)
+        await run_in_threadpool(holder.refresh)
+        holder.started = True
+        holder.start()
+        if holder.current is not None and rescore_on_model_change:
+            # Scores stored under another version (the alias moved while we were stopped) are
+            # brought up to date in the background; the lists answer meanwhile, labelled with
+            # the version that made them.
+            threading.Thread(
+                target=_rescore_stale, args=(holder.current,), name="ews-rescore", daemon=True
+            ).start()
+        try:
+            yield
+        finally:
+            holder.stop()
+            db.dispose()
+
+    app = FastAPI(
+        title="Attendance early-warning service",
+        version="0.1.0",
+        description=(
+            "Risk of ending the school year persistently absent (≥ 10% of possible sessions), "
+            "for every pupil, from the registers schools upload. Every score carries the model "
+            "name and version. Authenticate with `Authorization: Bearer <key>`."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.holder = holder
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        """A database that is briefly unavailable (or locked): 503, nothing half-done."""
+        if not is_unavailable(exc):
+            return await unexpected(request, exc)
+        log.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__)
+        return JSONResponse(
+            {
+                "detail": {
+                    "message": "the database is briefly unavailable; nothing was changed",
+                    "fix": "retry in a few seconds",
+                }
+            },
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        """Log the failure without its message (it may quote pupil data) and answer 500."""
+        error_id = uuid.uuid4().hex[:12]
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("unexpected %s (error %s)\n%s", type(exc).__name__, error_id, frames)
+        return JSONResponse(
+            {"detail": {"message": "internal error; nothing was changed", "error_id": error_id}},
+            status_code=500,
+        )
+
+    for module in (system, schools, risk, scoring, referrals, keys, pages):
+        app.include_router(module.router)
+    app.add_middleware(RequestLog)
+    return app

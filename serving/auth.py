@@ -1,0 +1,171 @@
+"""API keys and what each role may touch.
+
+A key is ``ews_`` followed by 43 URL-safe characters (256 random bits). Only its SHA-256 is
+stored (a fast hash is enough for a high-entropy secret: there is nothing to brute-force), with
+its first characters as a ``prefix`` so a person can tell keys apart in ``ews keys list``.
+
+Roles:
+
+============  =========================================================================
+``school``    its own school: uploads, risk list, pupils, referrals
+``practitioner`` the schools assigned to the key: risk lists, pupils, referrals (caseload)
+``analyst``   every school (read only) and the model page
+``admin``     keys and schools; no pupil-level data
+============  =========================================================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from serving.models import ApiKey, ApiKeySchool, utcnow
+
+KEY_PREFIX = "ews_"
+
+
+class Role(StrEnum):
+    """What a key is for (see the module docstring)."""
+
+    SCHOOL = "school"
+    PRACTITIONER = "practitioner"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
+PUPIL_DATA_ROLES = frozenset({Role.SCHOOL, Role.PRACTITIONER, Role.ANALYST})
+"""Roles that may read pupil-level data (each within its scope)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller, as its key describes it."""
+
+    key_id: int
+    name: str
+    role: Role
+    schools: frozenset[int]
+
+    @property
+    def all_schools(self) -> bool:
+        """Analysts see every school; admins manage every school (but not its pupils)."""
+        return self.role in (Role.ANALYST, Role.ADMIN)
+
+    def may_read_pupils(self, school_urn: int) -> bool:
+        """Whether this key may read pupil-level data of ``school_urn``."""
+        if self.role not in PUPIL_DATA_ROLES:
+            return False
+        return self.role is Role.ANALYST or school_urn in self.schools
+
+    def may_upload(self, school_urn: int) -> bool:
+        """Rosters and registers come from the school itself."""
+        return self.role is Role.SCHOOL and school_urn in self.schools
+
+    def may_refer(self, school_urn: int) -> bool:
+        """Schools suggest referrals; practitioners manage them, for their schools only."""
+        return self.role in (Role.SCHOOL, Role.PRACTITIONER) and school_urn in self.schools
+
+
+def hash_key(key: str) -> str:
+    """The stored form of a key."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def generate_key() -> str:
+    """A new random key (shown once, never stored)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    """A key just created: the only time the secret itself is available."""
+
+    id: int
+    name: str
+    role: Role
+    schools: tuple[int, ...]
+    key: str
+
+
+def create_key(
+    session: Session, *, role: Role | str, schools: Iterable[int] = (), name: str = ""
+) -> CreatedKey:
+    """Store a new key for ``role`` scoped to ``schools`` and return it with its secret.
+
+    ``school`` keys need exactly one school, ``practitioner`` keys at least one; ``analyst`` and
+    ``admin`` keys are not scoped. Raises ``ValueError`` otherwise.
+    """
+    role = Role(role)
+    urns = tuple(sorted(set(int(s) for s in schools)))
+    if role is Role.SCHOOL and len(urns) != 1:
+        raise ValueError("a school key is for exactly one school: pass --school URN once")
+    if role is Role.PRACTITIONER and not urns:
+        raise ValueError("a practitioner key needs the schools assigned: --school URN ...")
+    if role in (Role.ANALYST, Role.ADMIN) and urns:
+        raise ValueError(f"an {role.value} key covers every school: do not pass --school")
+    key = generate_key()
+    row = ApiKey(
+        name=name or f"{role.value} key",
+        prefix=key[: len(KEY_PREFIX) + 6],
+        key_hash=hash_key(key),
+        role=role.value,
+    )
+    session.add(row)
+    session.flush()
+    session.add_all(ApiKeySchool(key_id=row.id, school_urn=urn) for urn in urns)
+    session.flush()
+    return CreatedKey(id=row.id, name=row.name, role=role, schools=urns, key=key)
+
+
+def authenticate(session: Session, key: str) -> Principal | None:
+    """The principal for a presented key, or ``None`` if it is unknown or revoked.
+
+    One query (the key joined to its schools): it runs on every request."""
+    rows = session.execute(
+        select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKeySchool.school_urn)
+        .outerjoin(ApiKeySchool, ApiKeySchool.key_id == ApiKey.id)
+        .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
+    ).all()
+    if not rows:
+        return None
+    first = rows[0]
+    urns = frozenset(r.school_urn for r in rows if r.school_urn is not None)
+    return Principal(key_id=first.id, name=first.name, role=Role(first.role), schools=urns)
+
+
+def list_keys(session: Session) -> list[dict[str, Any]]:
+    """Every key (never the secret): id, name, prefix, role, schools, created, revoked."""
+    rows = session.scalars(select(ApiKey).order_by(ApiKey.id)).all()
+    scopes: dict[int, list[int]] = {}
+    for key_id, urn in session.execute(select(ApiKeySchool.key_id, ApiKeySchool.school_urn)):
+        scopes.setdefault(key_id, []).append(urn)
+    return [
+        {
+            "id": r.id,
+            "name": r.name,
+            "prefix": r.prefix,
+            "role": r.role,
+            "schools": sorted(scopes.get(r.id, [])),
+            "created_at": r.created_at,
+            "revoked_at": r.revoked_at,
+        }
+        for r in rows
+    ]
+
+
+def revoke_key(session: Session, key_id: int, *, when: dt.datetime | None = None) -> bool:
+    """Revoke a key by id; ``False`` if there is no such key (revoking twice is harmless)."""
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        return False
+    if row.revoked_at is None:
+        row.revoked_at = when or utcnow()
+    return True

@@ -1,0 +1,119 @@
+"""``ews serve`` and ``ews keys``: run the service, manage API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+keys_app = typer.Typer(
+    help="Create, list and revoke API keys (stored hashed; a key is shown once).",
+    no_args_is_help=True,
+)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (EWS_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (EWS_PORT).")] = None,
+) -> None:
+    """Serve the risk API and pages under uvicorn (default http://127.0.0.1:8000)."""
+    from serving.settings import ServingSettings
+
+    settings = ServingSettings()
+    run_server(settings, host=host or settings.host, port=port or settings.port)
+
+
+def run_server(settings: object, *, host: str, port: int) -> None:
+    """Run the app for ``settings`` until interrupted (shared by ``serve`` and ``demo``)."""
+    import logging
+
+    import uvicorn
+
+    from serving.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    import sys
+
+    # Request threads hand the GIL over every 0.5 ms instead of 5 ms: short requests waiting
+    # behind a busy thread (parsing an upload, scoring) are answered sooner.
+    sys.setswitchinterval(0.0005)
+    app = create_app(settings)  # type: ignore[arg-type]
+    # uvicorn's access log prints raw paths, which can hold a UPN: the app logs route templates.
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+
+
+def _database():  # type: ignore[no-untyped-def]
+    from serving.db import Database, upgrade
+    from serving.settings import ServingSettings
+
+    settings = ServingSettings()
+    url = settings.resolved_database_url
+    upgrade(url)
+    return Database(url)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="school, practitioner, analyst or admin.")],
+    school: Annotated[
+        list[int] | None, typer.Option(help="URN the key may touch (repeat for several).")
+    ] = None,
+    name: Annotated[str, typer.Option(help="Who or what the key is for.")] = "",
+) -> None:
+    """Create a key and print it (the only time it is shown)."""
+    from serving.auth import create_key
+
+    db = _database()
+    try:
+        with db.write() as session:
+            created = create_key(session, role=role, schools=school or [], name=name)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    scope = ", ".join(map(str, created.schools)) or "all schools"
+    typer.echo(f"key {created.id} ({created.role.value}, {scope}): {created.key}")
+    typer.echo("Store it now: only its hash is kept.", err=True)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (id, role, schools, created, revoked) — never the secrets."""
+    from serving.auth import list_keys
+
+    db = _database()
+    with db.read_session() as session:
+        rows = list_keys(session)
+    db.dispose()
+    typer.echo(f"{'id':>4}  {'role':<13} {'prefix':<11} {'schools':<24} {'created':<20} revoked")
+    for r in rows:
+        schools = ",".join(map(str, r["schools"])) or "all"
+        created = f"{r['created_at']:%Y-%m-%d %H:%M}"
+        revoked = f"{r['revoked_at']:%Y-%m-%d %H:%M}" if r["revoked_at"] else "-"
+        typer.echo(
+            f"{r['id']:>4}  {r['role']:<13} {r['prefix']:<11} {schools:<24} {created:<20} {revoked}"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[int, typer.Argument(help="The key's id (ews keys list).")],
+) -> None:
+    """Revoke a key: it stops working at once."""
+    from serving.auth import revoke_key
+
+    db = _database()
+    with db.write() as session:
+        found = revoke_key(session, key_id)
+    db.dispose()
+    if not found:
+        typer.echo(f"error: no key {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"key {key_id} revoked")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and ``keys`` to the ``ews`` command line."""
+    app.command("serve")(serve)
+    app.add_typer(keys_app, name="keys")

@@ -1,0 +1,496 @@
+"""Web pages for schools and practitioners: server-rendered HTML, no JavaScript, no CDN.
+
+The pages are a thin layer over the JSON API. A person pastes an API key once at ``/login``;
+it is kept in an HttpOnly, SameSite=Strict cookie and checked on every page with the same key
+lookup (:func:`serving.auth.authenticate`) and the same role/school scoping
+(:meth:`Principal.may_read_pupils`) as the API. The data comes from the API's own route
+functions (:func:`serving.routes.risk.risk_list`, :func:`serving.routes.risk.pupil_page`,
+:func:`serving.routes.schools.list_schools`), so a page shows exactly what the API answers and
+writes the same audit record.
+
+Charts are inline SVG drawn here, each with a ``<title>``/``<desc>`` and the numbers as a table
+beside it (the text alternative).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup, escape
+
+from serving import store
+from serving.auth import Principal, authenticate
+from serving.deps import DatabaseDep, HolderDep, SettingsDep
+from serving.routes import risk as risk_routes
+from serving.routes import schools as school_routes
+
+COOKIE = "ews_key"
+"""Name of the cookie holding the API key (HttpOnly: page scripts can never read it)."""
+
+_HERE = Path(__file__).resolve().parent.parent
+_CSS = (_HERE / "static" / "style.css").read_bytes()
+# Autoescape on for every template, whatever its extension: names may contain HTML.
+templates = Jinja2Templates(
+    env=Environment(loader=FileSystemLoader(str(_HERE / "templates")), autoescape=True)
+)
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+
+# --- authentication ---------------------------------------------------------------------------
+
+
+class LoginRequired(Exception):
+    """No valid key in the cookie: the page answers with a redirect to /login."""
+
+
+def _principal(request: Request, db: Any) -> Principal:
+    """The key in the cookie, looked up exactly as the API looks up a Bearer key."""
+    key = request.cookies.get(COOKIE)
+    if not key:
+        raise LoginRequired
+    with db.read_session() as session:
+        principal = authenticate(session, key)
+    if principal is None:
+        raise LoginRequired
+    return principal
+
+
+def _to_login() -> RedirectResponse:
+    response = RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+def _error_page(request: Request, code: int, message: str, principal: Principal | None = None):
+    titles = {
+        403: "Not allowed",
+        404: "Not found",
+        503: "Not available yet",
+    }
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"title": titles.get(code, "Something went wrong"), "message": message, "me": principal},
+        status_code=code,
+    )
+
+
+def _message(exc: HTTPException) -> str:
+    detail = exc.detail
+    if isinstance(detail, dict):
+        text = str(detail.get("message", ""))
+        if detail.get("fix"):
+            text += f" ({detail['fix']})"
+        if detail.get("reason"):
+            text += f": {detail['reason']}"
+        return text
+    return str(detail)
+
+
+def _forbidden(request: Request, principal: Principal, urn: int):
+    return _error_page(
+        request,
+        403,
+        f"This {principal.role.value} key may not see pupils of school {urn}.",
+        principal,
+    )
+
+
+# --- formatting -------------------------------------------------------------------------------
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    """``0.9234`` → ``"92.3%"``; missing → an en dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value * 100:.{digits}f}%"
+
+
+def change_points(value: float | None) -> str:
+    """A change in attendance as signed percentage points: ``-0.052`` → ``"−5.2 pts"``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    points = value * 100
+    if abs(points) < 0.05:
+        return "no change"
+    sign = "+" if points > 0 else "−"
+    return f"{sign}{abs(points):.1f} pts"
+
+
+def risk_percent(value: float | None) -> str:
+    """A probability as a whole percentage, never claiming certainty: ``>99%``, ``<1%``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if value >= 0.995:
+        return ">99%"
+    if value < 0.005:
+        return "<1%"
+    return f"{value * 100:.0f}%"
+
+
+templates.env.filters["percent"] = percent
+templates.env.filters["risk"] = risk_percent
+templates.env.filters["points"] = change_points
+
+
+def line_chart(
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    labels: Sequence[str],
+    *,
+    title: str,
+    description: str,
+    y_min: float = 0.0,
+    y_max: float = 1.0,
+    guides: Sequence[tuple[float, str]] = (),
+    width: int = 640,
+    height: int = 220,
+) -> Markup:
+    """An inline SVG line chart (values as fractions, drawn as percentages).
+
+    ``series`` is ``(name, values)`` with one value per label (``None`` breaks the line);
+    ``guides`` are horizontal reference lines (a threshold and its label). The ``<title>`` and
+    ``<desc>`` make it an image with a text alternative; every piece of text is escaped."""
+    left, right, top, bottom = 48, 24, 12, 28
+    plot_w, plot_h = width - left - right, height - top - bottom
+    n = len(labels)
+    span = (y_max - y_min) or 1.0
+
+    def x(i: int) -> float:
+        return left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+
+    def y(v: float) -> float:
+        clipped = min(max(v, y_min), y_max)
+        return top + plot_h * (1 - (clipped - y_min) / span)
+
+    parts = [
+        # No xmlns: inline SVG in HTML does not need it (and the page then names no URL).
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img">',
+        f"<title>{escape(title)}</title>",
+        f"<desc>{escape(description)}</desc>",
+    ]
+    # Axis and five gridlines, labelled in percent.
+    for k in range(5):
+        v = y_min + span * k / 4
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}"/>'
+            f'<text class="axis" x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">'
+            f"{escape(percent(v, 0))}</text>"
+        )
+    step = max(1, math.ceil(n / 8))  # at most ~8 x labels, so they never overlap
+    for i in range(0, n, step):
+        anchor = "end" if n > 1 and i == n - 1 else "middle"  # the last label stays inside
+        parts.append(
+            f'<text class="axis" x="{x(i):.1f}" y="{height - 8}" text-anchor="{anchor}">'
+            f"{escape(labels[i])}</text>"
+        )
+    for value, label in guides:
+        parts.append(
+            f'<line class="guide" x1="{left}" x2="{width - right}" y1="{y(value):.1f}" '
+            f'y2="{y(value):.1f}"/><text class="guide-label" x="{width - right - 4}" '
+            f'y="{y(value) - 4:.1f}" text-anchor="end">{escape(label)}</text>'
+        )
+    for k, (name, values) in enumerate(series):
+        # A gap (None) ends one polyline and starts the next.
+        runs: list[list[str]] = [[]]
+        for i, v in enumerate(values):
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                if runs[-1]:
+                    runs.append([])
+                continue
+            runs[-1].append(f"{x(i):.1f},{y(v):.1f}")
+        for run in runs:
+            if len(run) > 1:
+                parts.append(f'<polyline class="series s{k}" points="{" ".join(run)}"/>')
+            for point in run:
+                px, py = point.split(",")
+                parts.append(f'<circle class="series s{k}" cx="{px}" cy="{py}" r="2.5"/>')
+        parts.append(
+            f'<text class="legend s{k}" x="{left + 8 + 180 * k}" y="{top + 12}">'
+            f"{escape(name)}</text>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+@router.get("/static/style.css")
+def stylesheet() -> Response:
+    """The one stylesheet (served by the app itself: the pages work offline)."""
+    return Response(_CSS, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> Any:
+    """The form where a person pastes their API key."""
+    return templates.TemplateResponse(request, "login.html", {"title": "Sign in", "error": None})
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, db: DatabaseDep) -> Any:
+    """Check the pasted key; if valid keep it in an HttpOnly, SameSite=Strict cookie."""
+    # A urlencoded form is parsed by hand: no multipart dependency for one field.
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    key = (form.get("key") or [""])[0].strip()
+    principal = None
+    if key:
+        from fastapi.concurrency import run_in_threadpool
+
+        def lookup() -> Principal | None:
+            with db.read_session() as session:
+                return authenticate(session, key)
+
+        principal = await run_in_threadpool(lookup)
+    if principal is None:
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {
+                "title": "Sign in",
+                "error": "That key is not valid or has been revoked. Check you copied all of "
+                "it (it starts with ews_), or ask your administrator for a new one.",
+            },
+            status_code=status.HTTP_401_UNAUTHORIZED,
+        )
+    response = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    response.set_cookie(
+        COOKIE,
+        key,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",  # plain http is only for 127.0.0.1
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    """Forget the key (clear the cookie)."""
+    return _to_login()
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, db: DatabaseDep) -> Any:
+    """The schools this key may see."""
+    try:
+        principal = _principal(request, db)
+    except LoginRequired:
+        return _to_login()
+    with db.read_session() as session:
+        schools = school_routes.list_schools(principal, session)
+    for school in schools:
+        school["readable"] = principal.may_read_pupils(school["urn"])
+    return templates.TemplateResponse(
+        request, "schools.html", {"title": "Your schools", "me": principal, "schools": schools}
+    )
+
+
+def _year_groups(values: list[str] | None) -> list[int] | None:
+    """The year-group filter from the form (an empty choice means every year group)."""
+    years = []
+    for value in values or ():
+        value = value.strip()
+        if not value:
+            continue
+        if not value.isdigit() or int(value) > 14:
+            raise ValueError(f"year group {value!r} is not a year group (0 for Reception to 14)")
+        years.append(int(value))
+    return years or None
+
+
+def _risk_json(
+    urn: int,
+    principal: Principal,
+    db: Any,
+    holder: Any,
+    settings: Any,
+    year_group: list[int] | None,
+    tier: list[str] | None,
+    emerging: bool,
+    offset: int,
+    format: Literal["json", "csv"] = "json",
+) -> Response:
+    """The API's risk list (same query, cache and audit record)."""
+    return risk_routes.risk_list(
+        urn,
+        principal,
+        db,
+        holder,
+        settings,
+        year_group=year_group,
+        tier=tier,  # type: ignore[arg-type]
+        emerging=emerging,
+        offset=offset,
+        limit=None,
+        format=format,
+    )
+
+
+@router.get("/schools/{urn}", response_class=HTMLResponse)
+def school_page(
+    request: Request,
+    urn: int,
+    db: DatabaseDep,
+    holder: HolderDep,
+    settings: SettingsDep,
+    year_group: Annotated[list[str] | None, Query()] = None,
+    tier: Annotated[list[Literal["high", "medium", "low"]] | None, Query()] = None,
+    emerging: Annotated[bool, Query()] = False,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Any:
+    """The school's prioritised risk list, with filters."""
+    try:
+        principal = _principal(request, db)
+    except LoginRequired:
+        return _to_login()
+    try:
+        years = _year_groups(year_group)
+    except ValueError as exc:
+        return _error_page(request, 422, str(exc), principal)
+    if not principal.may_read_pupils(urn):
+        return _forbidden(request, principal, urn)
+    try:
+        response = _risk_json(urn, principal, db, holder, settings, years, tier, emerging, offset)
+    except HTTPException as exc:
+        return _error_page(request, exc.status_code, _message(exc), principal)
+    data = json.loads(response.body)
+    with db.read_session() as session:
+        school = store.get_school(session, urn)
+    filters: list[tuple[str, Any]] = [("year_group", g) for g in years or ()]
+    filters += [("tier", t) for t in tier or ()]
+    if emerging:
+        filters.append(("emerging", "true"))
+    shown = len(data["pupils"])
+    prev_offset = max(0, offset - data["limit"]) if offset > 0 else None
+    next_offset = offset + shown if offset + shown < data["total"] else None
+    return templates.TemplateResponse(
+        request,
+        "risk_list.html",
+        {
+            "title": f"Risk list: {school.name if school else urn}",
+            "me": principal,
+            "school": school,
+            "urn": urn,
+            "data": data,
+            "year_groups": list(range(0, 14)),
+            "chosen_years": set(years or ()),
+            "chosen_tiers": set(tier or ()),
+            "emerging": emerging,
+            "first": offset + 1 if shown else 0,
+            "last": offset + shown,
+            "prev_url": None
+            if prev_offset is None
+            else f"?{urlencode([*filters, ('offset', prev_offset)])}",
+            "next_url": None
+            if next_offset is None
+            else f"?{urlencode([*filters, ('offset', next_offset)])}",
+            "csv_url": f"/schools/{urn}/risk.csv" + (f"?{urlencode(filters)}" if filters else ""),
+        },
+    )
+
+
+@router.get("/schools/{urn}/risk.csv")
+def school_csv(
+    request: Request,
+    urn: int,
+    db: DatabaseDep,
+    holder: HolderDep,
+    settings: SettingsDep,
+    year_group: Annotated[list[str] | None, Query()] = None,
+    tier: Annotated[list[Literal["high", "medium", "low"]] | None, Query()] = None,
+    emerging: Annotated[bool, Query()] = False,
+) -> Any:
+    """The risk list as CSV (the API's export, with its audit record)."""
+    try:
+        principal = _principal(request, db)
+    except LoginRequired:
+        return _to_login()
+    try:
+        years = _year_groups(year_group)
+    except ValueError as exc:
+        return _error_page(request, 422, str(exc), principal)
+    if not principal.may_read_pupils(urn):
+        return _forbidden(request, principal, urn)
+    try:
+        return _risk_json(
+            urn, principal, db, holder, settings, years, tier, emerging, 0, format="csv"
+        )
+    except HTTPException as exc:
+        return _error_page(request, exc.status_code, _message(exc), principal)
+
+
+@router.get("/schools/{urn}/pupils/{upn}", response_class=HTMLResponse)
+def pupil_page(request: Request, urn: int, upn: str, db: DatabaseDep, settings: SettingsDep) -> Any:
+    """One pupil: weekly attendance, risk over the weeks and the latest reasons."""
+    try:
+        principal = _principal(request, db)
+    except LoginRequired:
+        return _to_login()
+    if not principal.may_read_pupils(urn):
+        return _forbidden(request, principal, urn)
+    try:
+        with db.read_session() as session:
+            pupil = risk_routes.pupil_page(upn, principal, db, session, school=urn)
+            school = store.get_school(session, urn)
+    except HTTPException as exc:
+        return _error_page(request, exc.status_code, _message(exc), principal)
+    weeks = pupil["weeks"]
+    attendance_chart = None
+    if weeks:
+        weekly = [w["attendance_rate"] for w in weeks]
+        so_far = [w["attendance_ytd"] for w in weeks]
+        lowest = min([v for v in weekly + so_far if v is not None] or [0.5])
+        attendance_chart = line_chart(
+            [("Each week", weekly), ("Year so far", so_far)],
+            [w["week_start"][5:] for w in weeks],
+            title="Weekly attendance",
+            description=(
+                f"Attendance in each of {len(weeks)} school weeks and over the year so far; "
+                "the dashed line is 90%, below which a pupil is persistently absent. "
+                f"Latest week {percent(weekly[-1])}, year so far {percent(so_far[-1])}."
+            ),
+            y_min=min(0.5, math.floor(lowest * 10) / 10),
+            guides=[(0.9, "90%: persistent absence below")],
+        )
+    history = pupil["risk_history"]
+    risk_chart = None
+    if history:
+        risk_chart = line_chart(
+            [("Risk", [h["risk"] for h in history])],
+            [h["as_of"][5:] for h in history],
+            title="Risk over the weeks",
+            description=(
+                f"Estimated risk of ending the year persistently absent at {len(history)} "
+                f"scorings; latest {risk_percent(history[-1]['risk'])}. Dashed lines mark the "
+                "high and some-risk tiers."
+            ),
+            guides=[
+                (settings.high_risk_threshold, "high"),
+                (settings.medium_risk_threshold, "some risk"),
+            ],
+        )
+    return templates.TemplateResponse(
+        request,
+        "pupil.html",
+        {
+            "title": pupil["name"] or "Pupil",
+            "me": principal,
+            "school": school,
+            "urn": urn,
+            "pupil": pupil,
+            "attendance_chart": attendance_chart,
+            "risk_chart": risk_chart,
+        },
+    )

@@ -1,0 +1,239 @@
+"""Referrals: suggested → accepted → active → closed (with an outcome), and caseloads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, Field
+from sqlalchemy import and_, select
+
+from serving import audit, store
+from serving.auth import Principal, Role
+from serving.deps import CurrentKey, DatabaseDep, SessionDep, forbidden
+from serving.models import Pupil, Referral, Score, utcnow
+
+router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
+
+Status = Literal["suggested", "accepted", "active", "closed"]
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "suggested": frozenset({"accepted", "closed"}),
+    "accepted": frozenset({"active", "closed"}),
+    "active": frozenset({"closed"}),
+    "closed": frozenset(),
+}
+"""Allowed moves. Closing needs an outcome (a suggestion may be closed as declined)."""
+
+IMPACT_NOTE = (
+    "risk_at_referral is the model's own prediction when the pupil was referred: the "
+    "expectation without support. Compare any outcome with it, never with attendance before "
+    "referral alone (pupils referred for low attendance tend to improve anyway)."
+)
+
+
+class ReferralIn(BaseModel):
+    """A pupil to refer for support."""
+
+    school_urn: int
+    upn: str = Field(min_length=13, max_length=13)
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class ReferralPatch(BaseModel):
+    """A change of status (and the outcome when closing)."""
+
+    status: Status | None = None
+    note: str | None = Field(default=None, max_length=4000)
+    outcome: str | None = Field(default=None, max_length=4000)
+
+
+def _latest_score(session: Any, school_urn: int, upn: str) -> Any:
+    return session.execute(
+        select(Score.risk, Score.as_of, Score.model_name, Score.model_version, Score.reasons)
+        .where(Score.school_urn == school_urn, Score.upn == upn)
+        .order_by(Score.as_of.desc())
+        .limit(1)
+    ).first()
+
+
+def _check_refer(principal: Principal, school_urn: int) -> None:
+    if not principal.may_refer(school_urn):
+        raise forbidden(
+            f"this {principal.role.value} key may not manage referrals for school {school_urn}"
+        )
+
+
+def _as_dict(r: Referral) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "school_urn": r.school_urn,
+        "upn": r.upn,
+        "status": r.status,
+        "note": r.note,
+        "outcome": r.outcome,
+        "risk_at_referral": r.risk_at_referral,
+        "as_of_at_referral": r.as_of_at_referral.isoformat() if r.as_of_at_referral else None,
+        "model_name_at_referral": r.model_name_at_referral,
+        "model_version_at_referral": r.model_version_at_referral,
+        "reasons_at_referral": r.reasons_at_referral,
+        "created_at": r.created_at.isoformat(),
+        "updated_at": r.updated_at.isoformat(),
+        "closed_at": r.closed_at.isoformat() if r.closed_at else None,
+    }
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_referral(body: ReferralIn, principal: CurrentKey, db: DatabaseDep) -> dict[str, Any]:
+    """Refer a pupil (status `suggested`), recording the model's risk at referral time."""
+    _check_refer(principal, body.school_urn)
+    with db.write() as session:
+        if session.get(Pupil, (body.school_urn, body.upn)) is None:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                detail={"message": f"no pupil with this UPN at school {body.school_urn}"},
+            )
+        open_one = session.scalar(
+            select(Referral.id).where(
+                Referral.school_urn == body.school_urn,
+                Referral.upn == body.upn,
+                Referral.status != "closed",
+            )
+        )
+        if open_one is not None:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                detail={"message": f"this pupil already has an open referral ({open_one})"},
+            )
+        latest = _latest_score(session, body.school_urn, body.upn)
+        referral = Referral(
+            school_urn=body.school_urn,
+            upn=body.upn,
+            status="suggested",
+            note=body.note,
+            risk_at_referral=None if latest is None else latest.risk,
+            as_of_at_referral=None if latest is None else latest.as_of,
+            model_name_at_referral=None if latest is None else latest.model_name,
+            model_version_at_referral=None if latest is None else latest.model_version,
+            reasons_at_referral=None if latest is None else latest.reasons,
+            created_by_key_id=principal.key_id,
+            practitioner_key_id=principal.key_id if principal.role is Role.PRACTITIONER else None,
+        )
+        session.add(referral)
+        session.flush()
+        out = _as_dict(referral)
+    audit.record(
+        db, principal, "referral.create", school_urn=body.school_urn, upn=body.upn, records=1
+    )
+    return out
+
+
+@router.get("")
+def list_referrals(
+    principal: CurrentKey,
+    db: DatabaseDep,
+    session: SessionDep,
+    status_: Annotated[list[Status] | None, Query(alias="status")] = None,
+    school: Annotated[int | None, Query(description="only this school")] = None,
+) -> dict[str, Any]:
+    """Referrals within this key's schools, by current risk (a practitioner's caseload)."""
+    if principal.role not in (Role.SCHOOL, Role.PRACTITIONER, Role.ANALYST):
+        raise forbidden(f"a {principal.role.value} key may not read referrals")
+    if school is not None and not principal.may_read_pupils(school):
+        raise forbidden(f"this key may not read referrals of school {school}")
+    query = select(Referral)
+    if principal.role is not Role.ANALYST:
+        query = query.where(Referral.school_urn.in_(principal.schools))
+    if school is not None:
+        query = query.where(Referral.school_urn == school)
+    if status_:
+        query = query.where(Referral.status.in_(status_))
+    referrals = session.scalars(query).all()
+    runs = {urn: store.latest_run(session, urn) for urn in {r.school_urn for r in referrals}}
+    current: dict[tuple[int, str], Any] = {}
+    for urn, run in runs.items():
+        if run is None:
+            continue
+        upns = [r.upn for r in referrals if r.school_urn == urn]
+        for row in session.execute(
+            select(Score.upn, Score.risk, Score.tier, Score.reasons, Score.model_version).where(
+                and_(Score.school_urn == urn, Score.as_of == run.as_of, Score.upn.in_(upns))
+            )
+        ):
+            current[(urn, row.upn)] = row
+    names = {
+        (p.school_urn, p.upn): f"{p.forename} {p.surname}".strip()
+        for p in session.execute(
+            select(Pupil.school_urn, Pupil.upn, Pupil.forename, Pupil.surname).where(
+                Pupil.upn.in_([r.upn for r in referrals])
+            )
+        )
+    }
+    items = []
+    for r in referrals:
+        now = current.get((r.school_urn, r.upn))
+        items.append(
+            {
+                **_as_dict(r),
+                "name": names.get((r.school_urn, r.upn), ""),
+                "current_risk": None if now is None else round(now.risk, 4),
+                "current_tier": None if now is None else now.tier,
+                "current_reasons": None if now is None else now.reasons,
+                "current_model_version": None if now is None else now.model_version,
+            }
+        )
+    items.sort(key=lambda item: -(item["current_risk"] or -1.0))
+    audit.record(db, principal, "referrals.read", school_urn=school, records=len(items))
+    return {"referrals": items, "impact_note": IMPACT_NOTE}
+
+
+@router.patch("/{referral_id}")
+def update_referral(
+    referral_id: int, body: ReferralPatch, principal: CurrentKey, db: DatabaseDep
+) -> dict[str, Any]:
+    """Move a referral on (suggested → accepted → active → closed) or add a note."""
+    with db.write() as session:
+        referral = session.get(Referral, referral_id)
+        if referral is None or not principal.may_refer(referral.school_urn):
+            # Same answer for "absent" and "not yours": ids of other schools stay private.
+            if referral is not None and principal.may_read_pupils(referral.school_urn):
+                raise forbidden("this key may read but not change this referral")
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND, detail={"message": f"no referral {referral_id}"}
+            )
+        if body.status is not None and body.status != referral.status:
+            allowed = TRANSITIONS[referral.status]
+            if body.status not in allowed:
+                raise HTTPException(
+                    status.HTTP_409_CONFLICT,
+                    detail={
+                        "message": f"a {referral.status} referral cannot become {body.status}",
+                        "allowed": sorted(allowed),
+                    },
+                )
+            if body.status == "closed" and not (body.outcome or referral.outcome):
+                raise HTTPException(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT,
+                    detail={"message": "closing a referral needs an outcome"},
+                )
+            referral.status = body.status
+            if body.status == "closed":
+                referral.closed_at = utcnow()
+            if principal.role is Role.PRACTITIONER:
+                referral.practitioner_key_id = principal.key_id
+        if body.note is not None:
+            referral.note = body.note
+        if body.outcome is not None:
+            referral.outcome = body.outcome
+        referral.updated_at = utcnow()
+        session.flush()
+        out = _as_dict(referral)
+    audit.record(
+        db,
+        principal,
+        "referral.update",
+        school_urn=out["school_urn"],
+        upn=out["upn"],
+        records=1,
+        detail={"status": out["status"]},
+    )
+    return out

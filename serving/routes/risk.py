@@ -1,0 +1,397 @@
+"""Risk lists and pupil pages: read from the store (precomputed at upload time)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy import and_, func, select
+
+from serving import audit
+from serving.deps import (
+    CurrentKey,
+    DatabaseDep,
+    HolderDep,
+    SessionDep,
+    SettingsDep,
+    require_pupil_access,
+)
+from serving.models import Pupil, Referral, School, Score, ScoreRun, Trajectory
+from serving.pipeline import TIER_WORDING, csv_safe, trajectory_from_bytes
+
+router = APIRouter(prefix="/v1", tags=["risk"])
+
+
+class Reason(BaseModel):
+    """One reason pushing a pupil's risk up (from the model's TreeSHAP contributions)."""
+
+    text: str
+    domain: str | None = None
+    contribution: float | None = None
+
+
+class RiskRow(BaseModel):
+    """A pupil in the risk list."""
+
+    rank: int
+    upn: str
+    name: str
+    year_group: int | None
+    risk: float
+    tier: str
+    tier_label: str
+    attendance_ytd: float | None
+    attendance_change_4w: float | None
+    emerging: bool
+    reasons: list[Reason]
+    model_name: str
+    model_version: str
+    as_of: str
+
+
+class RiskList(BaseModel):
+    """A school's pupils ranked by risk of ending the year persistently absent."""
+
+    school_urn: int
+    academic_year: str
+    week: int
+    as_of: str
+    model_name: str
+    model_version: str
+    total: int
+    offset: int
+    limit: int
+    tiers: dict[str, str]
+    pupils: list[RiskRow]
+
+
+_COLUMNS = (
+    Score.rank,
+    Score.upn,
+    Pupil.forename,
+    Pupil.surname,
+    Score.year_group,
+    Score.risk,
+    Score.tier,
+    Score.attendance_ytd,
+    Score.attendance_change_4w,
+    Score.emerging,
+    Score.reasons,
+    Score.model_name,
+    Score.model_version,
+)
+
+
+def _no_scores(urn: int, holder: Any) -> HTTPException:
+    if holder.current is None:
+        return HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail={"message": "no risk model is loaded", "reason": holder.reason},
+            headers={"Retry-After": "30"},
+        )
+    return HTTPException(
+        status.HTTP_404_NOT_FOUND,
+        detail={
+            "message": f"no scores for school {urn} yet",
+            "fix": "upload the roster and at least one complete week of registers",
+        },
+    )
+
+
+@router.get("/schools/{urn}/risk", response_model=RiskList)
+def risk_list(
+    urn: int,
+    principal: CurrentKey,
+    db: DatabaseDep,
+    holder: HolderDep,
+    settings: SettingsDep,
+    year_group: Annotated[list[int] | None, Query(description="only these year groups")] = None,
+    tier: Annotated[list[Literal["high", "medium", "low"]] | None, Query()] = None,
+    emerging: Annotated[bool, Query(description="only pupils not yet persistently absent")] = False,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int | None, Query(ge=1, le=5000)] = None,
+    format: Annotated[Literal["json", "csv"], Query(description="csv: download the list")] = "json",
+) -> Any:
+    """The school's pupils ranked by risk, with tier, attendance, trend and reasons."""
+    require_pupil_access(principal, urn)
+    if format == "csv":
+        limit = limit or 100_000
+    else:
+        limit = min(limit or settings.default_page_size, settings.max_page_size)
+    with db.read_session() as session:
+        latest = session.execute(
+            select(ScoreRun, School.data_version)
+            .join(School, School.urn == ScoreRun.school_urn)
+            .where(ScoreRun.school_urn == urn)
+            .order_by(ScoreRun.as_of.desc())
+            .limit(1)
+        ).first()
+        if latest is None:
+            raise _no_scores(urn, holder)
+        run, data_version = latest
+        # The store's identity is part of the key: one process may serve (or test) several.
+        key = (db.instance_id, urn, data_version, run.as_of, tuple(year_group or ()),
+               tuple(tier or ()), emerging, offset, limit)  # fmt: skip
+        page = _PAGES.get(key)
+        if page is None:
+            page = _read_page(session, run, year_group, tier, emerging, offset, limit)
+            _PAGES.put(key, page)
+    audit.record(
+        db,
+        principal,
+        "risk_list.export" if format == "csv" else "risk_list.read",
+        school_urn=urn,
+        records=len(page.pupils),
+        detail={"as_of": run.as_of.isoformat(), "offset": offset},
+    )
+    if format == "csv":
+        return _csv_response(urn, run.as_of.isoformat(), page.pupils)
+    return Response(page.json, media_type="application/json")
+
+
+@dataclass(frozen=True)
+class _Page:
+    pupils: list[dict[str, Any]]
+    json: bytes
+
+
+class _PageCache:
+    """Rendered risk-list pages, keyed by the school's ``data_version`` (so a new upload,
+    roster or scoring anywhere — any process — makes old pages unreachable)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._pages: OrderedDict[tuple[Any, ...], _Page] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> _Page | None:
+        with self._lock:
+            page = self._pages.get(key)
+            if page is not None:
+                self._pages.move_to_end(key)
+            return page
+
+    def put(self, key: tuple[Any, ...], page: _Page) -> None:
+        with self._lock:
+            self._pages[key] = page
+            while len(self._pages) > self.size:
+                self._pages.popitem(last=False)
+
+
+_PAGES = _PageCache()
+
+
+def _read_page(
+    session: Any,
+    run: ScoreRun,
+    year_group: list[int] | None,
+    tier: list[Any] | None,
+    emerging: bool,
+    offset: int,
+    limit: int,
+) -> _Page:
+    """Query and render one page of the risk list."""
+    conditions = [Score.school_urn == run.school_urn, Score.as_of == run.as_of]
+    if year_group:
+        conditions.append(Score.year_group.in_(year_group))
+    if tier:
+        conditions.append(Score.tier.in_(tier))
+    if emerging:
+        conditions.append(Score.emerging.is_(True))
+    where = and_(*conditions)
+    filtered = bool(year_group or tier or emerging)
+    total = (
+        session.scalar(select(func.count()).select_from(Score).where(where)) or 0
+        if filtered
+        else run.pupils
+    )
+    rows = session.execute(
+        select(*_COLUMNS)
+        .outerjoin(Pupil, and_(Pupil.school_urn == Score.school_urn, Pupil.upn == Score.upn))
+        .where(where)
+        .order_by(Score.rank)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    as_of = run.as_of.isoformat()
+    pupils = [
+        {
+            "rank": r.rank,
+            "upn": r.upn,
+            "name": f"{r.forename or ''} {r.surname or ''}".strip(),
+            "year_group": r.year_group,
+            "risk": round(r.risk, 4),
+            "tier": r.tier,
+            "tier_label": TIER_WORDING[r.tier],
+            "attendance_ytd": r.attendance_ytd,
+            "attendance_change_4w": r.attendance_change_4w,
+            "emerging": r.emerging,
+            "reasons": r.reasons,
+            "model_name": r.model_name,
+            "model_version": r.model_version,
+            "as_of": as_of,
+        }
+        for r in rows
+    ]
+    body = {
+        "school_urn": run.school_urn,
+        "academic_year": run.academic_year,
+        "week": run.week,
+        "as_of": as_of,
+        "model_name": run.model_name,
+        "model_version": run.model_version,
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "tiers": TIER_WORDING,
+        "pupils": pupils,
+    }
+    # Built from typed columns already: sent as JSON directly (the response model documents it
+    # in OpenAPI; validating 1,500 rows again would only cost time).
+    return _Page(pupils, json.dumps(body, separators=(",", ":")).encode())
+
+
+def _csv_response(urn: int, as_of: str, pupils: list[dict[str, Any]]) -> Response:
+    buffer = io.StringIO()
+    columns = [
+        "rank",
+        "upn",
+        "name",
+        "year_group",
+        "risk",
+        "tier",
+        "tier_label",
+        "attendance_ytd",
+        "attendance_change_4w",
+        "emerging",
+        "reasons",
+        "model_name",
+        "model_version",
+        "as_of",
+    ]
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    for pupil in pupils:
+        reasons = "; ".join(r["text"] for r in pupil["reasons"])
+        row = {**pupil, "reasons": reasons}
+        writer.writerow([csv_safe(row[c]) for c in columns])
+    return Response(
+        content=buffer.getvalue().encode("utf-8-sig"),  # BOM: Excel opens UTF-8 correctly
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="risk-{urn}-{as_of}.csv"'},
+    )
+
+
+@router.get("/pupils/{upn}")
+def pupil_page(
+    upn: str,
+    principal: CurrentKey,
+    db: DatabaseDep,
+    session: SessionDep,
+    school: Annotated[int, Query(description="URN of the school the pupil is on roll at")],
+) -> dict[str, Any]:
+    """A pupil's weekly trajectory, risk over the weeks and latest reasons."""
+    require_pupil_access(principal, school)
+    pupil = session.get(Pupil, (school, upn))
+    if pupil is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail={"message": f"no pupil with this UPN on the roll of school {school}"},
+        )
+    audit.record(db, principal, "pupil.read", school_urn=school, upn=upn, records=1)
+    trajectory = session.scalar(
+        select(Trajectory)
+        .where(Trajectory.school_urn == school)
+        .order_by(Trajectory.academic_year.desc())
+        .limit(1)
+    )
+    weeks: list[dict[str, Any]] = []
+    if trajectory is not None:
+        frame = trajectory_from_bytes(trajectory.payload)
+        mine = frame[frame["upn"].astype(str) == upn].sort_values("week")
+        possible = mine["possible_sessions"].to_numpy(dtype=float)
+        absence = mine["absence"].to_numpy(dtype=float)
+        cum_possible, cum_absence = possible.cumsum(), absence.cumsum()
+        for i, row in enumerate(mine.itertuples(index=False)):
+            weeks.append(
+                {
+                    "week": int(row.week),
+                    "week_start": pd.Timestamp(row.week_start).date().isoformat(),
+                    "possible_sessions": int(row.possible_sessions),
+                    "absence": int(row.absence),
+                    "authorised": int(row.authorised),
+                    "unauthorised": int(row.unauthorised),
+                    "late_before_close": int(row.late_before_close),
+                    "attendance_rate": None
+                    if possible[i] == 0
+                    else round(1 - absence[i] / possible[i], 4),
+                    "attendance_ytd": None
+                    if cum_possible[i] == 0
+                    else round(1 - cum_absence[i] / cum_possible[i], 4),
+                }
+            )
+    scores = session.execute(
+        select(
+            Score.as_of,
+            Score.week,
+            Score.risk,
+            Score.tier,
+            Score.rank,
+            Score.reasons,
+            Score.model_name,
+            Score.model_version,
+        )
+        .where(Score.school_urn == school, Score.upn == upn)
+        .order_by(Score.as_of)
+    ).all()
+    history = [
+        {
+            "as_of": s.as_of.isoformat(),
+            "week": s.week,
+            "risk": round(s.risk, 4),
+            "tier": s.tier,
+            "rank": s.rank,
+            "model_name": s.model_name,
+            "model_version": s.model_version,
+        }
+        for s in scores
+    ]
+    latest = scores[-1] if scores else None
+    referrals = session.execute(
+        select(Referral.id, Referral.status, Referral.created_at)
+        .where(Referral.school_urn == school, Referral.upn == upn)
+        .order_by(Referral.id)
+    ).all()
+    return {
+        "upn": upn,
+        "school_urn": school,
+        "name": f"{pupil.forename} {pupil.surname}".strip(),
+        "year_group": pupil.year_group,
+        "academic_year": trajectory.academic_year if trajectory else None,
+        "weeks": weeks,
+        "risk_history": history,
+        "latest": None
+        if latest is None
+        else {
+            "as_of": latest.as_of.isoformat(),
+            "risk": round(latest.risk, 4),
+            "tier": latest.tier,
+            "tier_label": TIER_WORDING[latest.tier],
+            "reasons": latest.reasons,
+            "model_name": latest.model_name,
+            "model_version": latest.model_version,
+        },
+        "referrals": [
+            {"id": r.id, "status": r.status, "created_at": r.created_at.isoformat()}
+            for r in referrals
+        ],
+    }

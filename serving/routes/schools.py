@@ -1,0 +1,290 @@
+"""Schools, and the uploads schools send: rosters and registers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from features.schema import PHASES
+from serving import audit, store
+from serving.auth import Principal, Role
+from serving.db import Database
+from serving.deps import CurrentKey, DatabaseDep, HolderDep, SessionDep, SettingsDep, forbidden
+from serving.models import Pupil, School
+from serving.pipeline import ScoringConfig
+from serving.uploads import read_upload
+
+router = APIRouter(prefix="/v1/schools", tags=["schools"])
+
+
+class SchoolIn(BaseModel):
+    """A school to register with the service."""
+
+    urn: int = Field(ge=100000, le=999999, description="Unique reference number (6 digits)")
+    name: str = Field(min_length=1, max_length=200)
+    phase: str = Field(description="primary, secondary or special")
+    la: str | None = Field(default=None, max_length=100)
+
+
+def _scoring(settings: Any) -> ScoringConfig:
+    return ScoringConfig(
+        high_risk_threshold=settings.high_risk_threshold,
+        medium_risk_threshold=settings.medium_risk_threshold,
+        emerging_below=settings.emerging_below,
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_school(body: SchoolIn, principal: CurrentKey, db: DatabaseDep) -> dict[str, Any]:
+    """Register a school (admin keys)."""
+    if principal.role is not Role.ADMIN:
+        raise forbidden("only an admin key may register schools")
+    if body.phase not in PHASES:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail={"message": f"phase {body.phase!r} is not one of {', '.join(PHASES)}"},
+        )
+    with db.write() as session:
+        if session.get(School, body.urn) is not None:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, detail={"message": f"school {body.urn} already exists"}
+            )
+        session.add(School(urn=body.urn, name=body.name, phase=body.phase, la=body.la))
+    return body.model_dump()
+
+
+@router.get("")
+def list_schools(principal: CurrentKey, session: SessionDep) -> list[dict[str, Any]]:
+    """The schools this key may see, with pupils on roll and the latest scoring."""
+    query = select(School).order_by(School.urn)
+    if not principal.all_schools:
+        query = query.where(School.urn.in_(principal.schools))
+    schools = session.scalars(query).all()
+    counts = dict(
+        session.execute(select(Pupil.school_urn, func.count()).group_by(Pupil.school_urn)).all()
+    )
+    out = []
+    for school in schools:
+        run = store.latest_run(session, school.urn)
+        out.append(
+            {
+                "urn": school.urn,
+                "name": school.name,
+                "phase": school.phase,
+                "la": school.la,
+                "pupils": int(counts.get(school.urn, 0)),
+                "latest_scores": None
+                if run is None
+                else {
+                    "as_of": run.as_of.isoformat(),
+                    "week": run.week,
+                    "model_name": run.model_name,
+                    "model_version": run.model_version,
+                },
+            }
+        )
+    return out
+
+
+def _check_upload_scope(principal: Principal, db: Database, urn: int) -> None:
+    if not principal.may_upload(urn):
+        raise forbidden(
+            f"this {principal.role.value} key may not upload for school {urn}: "
+            "rosters and registers come from the school's own key"
+        )
+    with db.read_session() as session:
+        if session.get(School, urn) is None:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                detail={"message": f"school {urn} is not registered with the service"},
+            )
+
+
+def _rejected(exc: store.UploadRejected) -> JSONResponse:
+    return JSONResponse({"detail": exc.body}, status_code=exc.status_code)
+
+
+def _empty(filename: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        detail={
+            "message": f"{filename} is empty; nothing was stored",
+            "fix": "export the file again from your MIS",
+        },
+    )
+
+
+@router.post("/{urn}/roster")
+async def upload_roster(
+    urn: int,
+    request: Request,
+    principal: CurrentKey,
+    db: DatabaseDep,
+    holder: HolderDep,
+    settings: SettingsDep,
+    accept_changes: Annotated[
+        bool, Query(description="accept rows whose date of birth or sex contradicts the stored")
+    ] = False,
+) -> Any:
+    """Upload the school's roster CSV (pupils on roll); answers with what changed."""
+    await run_in_threadpool(_check_upload_scope, principal, db, urn)
+    received = await read_upload(request, settings.max_upload_bytes)
+    if not received.data.strip():
+        raise _empty(received.filename)
+
+    try:
+        return await run_in_threadpool(
+            roster_upload,
+            db,
+            principal,
+            urn,
+            received.data,
+            received.filename,
+            holder.current,
+            _scoring(settings),
+            accept_changes,
+        )
+    except store.UploadRejected as exc:
+        return _rejected(exc)
+
+
+@router.post("/{urn}/registers")
+async def upload_registers(
+    urn: int,
+    request: Request,
+    principal: CurrentKey,
+    db: DatabaseDep,
+    holder: HolderDep,
+    settings: SettingsDep,
+) -> Any:
+    """Upload a register CSV (long or wide); answers with the validation report and changes."""
+    await run_in_threadpool(_check_upload_scope, principal, db, urn)
+    received = await read_upload(request, settings.max_upload_bytes)
+    if not received.data.strip():
+        raise _empty(received.filename)
+    try:
+        return await run_in_threadpool(
+            register_upload,
+            db,
+            principal,
+            urn,
+            received.data,
+            received.filename,
+            holder.current,
+            _scoring(settings),
+        )
+    except store.UploadRejected as exc:
+        return _rejected(exc)
+
+
+def register_upload(
+    db: Database,
+    principal: Principal,
+    urn: int,
+    data: bytes,
+    filename: str,
+    model: Any,
+    scoring: ScoringConfig,
+    today: dt.date | None = None,
+) -> dict[str, Any]:
+    """The register upload path, callable without HTTP (``ews demo`` loads data through it).
+
+    Validates against the stored roster, stores the marks atomically, updates the trajectory
+    and re-scores; raises :class:`serving.store.UploadRejected` for a file that changes nothing
+    because it is wrong."""
+    from features.registers import read_register
+
+    if not principal.may_upload(urn):
+        raise store.UploadRejected(403, {"message": f"this key may not upload for school {urn}"})
+    with db.read_session() as session:
+        roster = store.roster_frame(session, urn)
+    if roster.empty:
+        raise store.UploadRejected(
+            409,
+            {
+                "message": f"school {urn} has no roster yet; nothing was stored",
+                "fix": f"upload the roster first: POST /v1/schools/{urn}/roster",
+            },
+        )
+    marks, report = read_register(data, school_urn=urn, roster=roster, filename=filename)
+    if not report.ok:
+        raise store.UploadRejected(
+            422,
+            {"message": f"{filename} has errors; nothing was stored", "report": report.to_dict()},
+        )
+    summary = store.apply_registers(
+        db,
+        school_urn=urn,
+        marks=marks,
+        data=data,
+        filename=filename,
+        key_id=principal.key_id,
+        model=model,
+        scoring=scoring,
+        warnings=len(getattr(report, "warnings", []) or []),
+        today=today,
+    )
+    if summary.get("trajectory") == "built":  # a school-year's first load: bulk change
+        db.analyze(["marks", "scores", "score_runs", "enrolment_totals", "pupils"])
+    audit.record(
+        db,
+        principal,
+        "registers.upload",
+        school_urn=urn,
+        records=summary["sessions"],
+        detail={"upload_id": summary["upload_id"], "changed": summary["changed"]},
+    )
+    summary["report"] = report.to_dict()
+    return summary
+
+
+def roster_upload(
+    db: Database,
+    principal: Principal,
+    urn: int,
+    data: bytes,
+    filename: str,
+    model: Any,
+    scoring: ScoringConfig,
+    accept_changes: bool = False,
+) -> dict[str, Any]:
+    """The roster upload path without HTTP (for ``ews demo``)."""
+    from features.registers import read_roster
+
+    if not principal.may_upload(urn):
+        raise store.UploadRejected(403, {"message": f"this key may not upload for school {urn}"})
+    roster, report = read_roster(data, filename=filename)
+    if not report.ok:
+        raise store.UploadRejected(
+            422,
+            {"message": f"{filename} has errors; nothing was stored", "report": report.to_dict()},
+        )
+    summary = store.apply_roster(
+        db,
+        school_urn=urn,
+        roster=roster,
+        data=data,
+        filename=filename,
+        key_id=principal.key_id,
+        accept_changes=accept_changes,
+        model=model,
+        scoring=scoring,
+    )
+    if summary.get("added"):
+        db.analyze(["pupils"])
+    audit.record(
+        db,
+        principal,
+        "roster.upload",
+        school_urn=urn,
+        records=summary["pupils_in_file"],
+        detail={"upload_id": summary["upload_id"], "changed": summary["changed"]},
+    )
+    summary["report"] = report.to_dict()
+    return summary

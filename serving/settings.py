@@ -1,0 +1,71 @@
+"""Settings of the scoring service, read once from ``EWS_`` environment variables or ``.env``."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import AliasChoices, Field
+
+from features.settings import EwsSettings
+
+
+class ServingSettings(EwsSettings):
+    """Everything ``ews serve`` can be told. Defaults suit one machine serving a school group or
+    a local authority from the data directory."""
+
+    database_url: str | None = None
+    """SQLAlchemy URL. Default: SQLite file ``<data_dir>/ews.db``. Production:
+    ``postgresql+psycopg://user@host/dbname``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    model_name: str = "attendance-risk"
+    model_alias: str = "champion"
+    model_poll_seconds: float = 30.0
+    """How often a background thread checks whether the alias has moved (0 disables it)."""
+
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "EWS_MLFLOW_TRACKING_URI"),
+    )
+    """MLflow tracking URI; default ``sqlite:///<data_dir>/mlflow.db`` (MLflow's own default
+    store, as the training package writes it)."""
+
+    max_upload_bytes: int = 50 * 1024 * 1024
+    """A school-year register of 1,500 pupils in long form is ~25 MB; above this: 413."""
+
+    auto_migrate: bool = True
+    """Bring the database schema to the latest migration at start-up."""
+
+    sqlite_busy_timeout_ms: int = 15_000
+    """How long a SQLite writer waits for another writer before the request gets a 503."""
+
+    high_risk_threshold: float = 0.5
+    medium_risk_threshold: float = 0.25
+    """Tiers on the calibrated probability of ending the year persistently absent."""
+
+    emerging_below: float = 0.10
+    """A pupil is *emerging* while absence so far this year is below the PA threshold."""
+
+    default_page_size: int = 50
+    max_page_size: int = 2000
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The database URL in force (the SQLite default lives in the data directory)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'ews.db').resolve()}"
+
+    @cached_property
+    def resolved_tracking_uri(self) -> str:
+        """The MLflow tracking URI in force."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{(self.data_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def model_uri(self) -> str:
+        """``models:/<name>@<alias>``: the registered model the service scores with."""
+        return f"models:/{self.model_name}@{self.model_alias}"

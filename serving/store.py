@@ -1,0 +1,811 @@
+"""What the service does with uploads, and how it reads back what it stored.
+
+Every upload runs in ONE database transaction: marks, trajectory, year totals, scores and the
+upload record are all written or none is. Uploads for one school are serialised (a lock in the
+process, plus ``SELECT … FOR UPDATE`` on the school's row for PostgreSQL and ``BEGIN IMMEDIATE``
+for SQLite), so two files arriving at the same moment are applied one after the other.
+
+Idempotency: a file's marks are compared with what is stored, cell by cell (pupil × date ×
+session). Only new or changed cells are written; a file that changes nothing says so and
+changes nothing. A corrected file for a week therefore replaces exactly the marks it covers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from features.schema import FEATURE_SCHEMA_VERSION, ROSTER_COLUMNS
+from serving.db import Database
+from serving.models import (
+    EnrolmentTotal,
+    Mark,
+    Pupil,
+    School,
+    Score,
+    ScoreRun,
+    Trajectory,
+    Upload,
+    utcnow,
+)
+from serving.modelstore import LoadedModel
+from serving.pipeline import (
+    ScoringConfig,
+    latest_complete_week,
+    score_snapshot,
+    trajectory_from_bytes,
+    trajectory_to_bytes,
+)
+
+log = logging.getLogger("ews.serving.store")
+
+IDENTITY_COLUMNS = ("date_of_birth", "sex")
+"""Roster columns that do not change for a pupil: a new value means a mistyped UPN or a
+different child, so the roster is refused until someone confirms it."""
+
+
+class UploadRejected(Exception):
+    """An upload that changes nothing, with the HTTP status and the body to answer."""
+
+    def __init__(self, status_code: int, body: dict[str, Any]) -> None:
+        super().__init__(body.get("message", ""))
+        self.status_code = status_code
+        self.body = body
+
+
+_school_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
+_school_locks_guard = threading.Lock()
+
+
+def school_lock(urn: int) -> threading.Lock:
+    """The in-process lock serialising writes for one school."""
+    with _school_locks_guard:
+        return _school_locks[urn]
+
+
+def sha256_hex(data: bytes) -> str:
+    """Content hash of an uploaded file."""
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- schools ----------------------------------------------------------------------------------
+
+
+def get_school(session: Session, urn: int) -> School | None:
+    """The school with this URN, if the service holds it."""
+    return session.get(School, urn)
+
+
+def _lock_school(session: Session, urn: int) -> School:
+    school = session.scalar(select(School).where(School.urn == urn).with_for_update())
+    if school is None:
+        raise UploadRejected(404, {"message": f"school {urn} is not registered with the service"})
+    return school
+
+
+def roster_frame(session: Session, urn: int) -> pd.DataFrame:
+    """The stored roster of a school with ``ROSTER_COLUMNS`` (and ``school_urn``)."""
+    rows = session.execute(
+        select(*(getattr(Pupil, c) for c in ROSTER_COLUMNS)).where(Pupil.school_urn == urn)
+    ).all()
+    frame = pd.DataFrame(rows, columns=ROSTER_COLUMNS)
+    frame["upn"] = frame["upn"].astype(str)
+    frame.insert(0, "school_urn", np.int64(urn))
+    return frame
+
+
+# --- roster upload ----------------------------------------------------------------------------
+
+
+def _to_date(value: Any) -> dt.date | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    return pd.Timestamp(text).date()
+
+
+def _to_bool(value: Any) -> bool | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, str):
+        return value.strip().upper() in ("1", "Y", "YES", "TRUE", "T")
+    return bool(value)
+
+
+def _to_int(value: Any) -> int | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return int(value)
+
+
+def _to_str(value: Any) -> str | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return str(value)
+
+
+def _roster_records(roster: pd.DataFrame) -> list[dict[str, Any]]:
+    """Roster rows as plain Python values in the shape of the ``pupils`` table."""
+    records = []
+    for row in roster.to_dict(orient="records"):
+        records.append(
+            {
+                "upn": str(row["upn"]),
+                "forename": _to_str(row.get("forename")) or "",
+                "surname": _to_str(row.get("surname")) or "",
+                "date_of_birth": _to_date(row.get("date_of_birth")),
+                "sex": _to_str(row.get("sex")),
+                "year_group": _to_int(row.get("year_group")),
+                "fsm": _to_bool(row.get("fsm")),
+                "sen": _to_str(row.get("sen")),
+                "eal": _to_bool(row.get("eal")),
+                "ethnicity": _to_str(row.get("ethnicity")),
+                "entry_date": _to_date(row.get("entry_date")),
+                "leaving_date": _to_date(row.get("leaving_date")),
+            }
+        )
+    return records
+
+
+def apply_roster(
+    db: Database,
+    *,
+    school_urn: int,
+    roster: pd.DataFrame,
+    data: bytes,
+    filename: str,
+    key_id: int | None,
+    accept_changes: bool = False,
+    model: LoadedModel | None = None,
+    scoring: ScoringConfig | None = None,
+    today: dt.date | None = None,
+) -> dict[str, Any]:
+    """Store a validated roster: add new pupils, update changed ones, keep the rest.
+
+    Pupils missing from this roster are kept (they may have left; their marks and history
+    stay). A pupil whose date of birth or sex differs from the stored one is a contradiction:
+    the whole roster is refused (409) unless ``accept_changes``. Re-scores the school when
+    anything the features use changed. Returns the summary of what changed.
+    """
+    digest = sha256_hex(data)
+    records = _roster_records(roster)
+    with school_lock(school_urn), db.write() as session:
+        school = _lock_school(session, school_urn)
+        stored = {
+            p.upn: p
+            for p in session.scalars(select(Pupil).where(Pupil.school_urn == school_urn)).all()
+        }
+        contradictions = []
+        for line, record in enumerate(records, start=2):
+            before = stored.get(record["upn"])
+            if before is None:
+                continue
+            for column in IDENTITY_COLUMNS:
+                old, new = getattr(before, column), record[column]
+                if old is not None and new is not None and old != new:
+                    contradictions.append(
+                        {
+                            "file": filename,
+                            "row": line,
+                            "column": column,
+                            "value": str(new),
+                            "stored": str(old),
+                            "message": f"{column} differs from the roster stored earlier",
+                            "fix": "check the UPN on this row: it may belong to another pupil. "
+                            "If the earlier roster was wrong, send this file again with "
+                            "?accept_changes=true",
+                        }
+                    )
+        if contradictions and not accept_changes:
+            raise UploadRejected(
+                409,
+                {
+                    "message": f"{len(contradictions)} row(s) contradict the roster stored "
+                    "earlier; nothing was changed",
+                    "contradictions": contradictions[:50],
+                    "total_contradictions": len(contradictions),
+                },
+            )
+        added, updated, unchanged = 0, 0, 0
+        features_changed = False
+        upload = Upload(
+            school_urn=school_urn,
+            kind="roster",
+            filename=filename,
+            sha256=digest,
+            size_bytes=len(data),
+            outcome="applied",
+            summary={},
+            key_id=key_id,
+        )
+        session.add(upload)
+        session.flush()
+        now = utcnow()
+        for record in records:
+            before = stored.get(record["upn"])
+            if before is None:
+                session.add(
+                    Pupil(
+                        school_urn=school_urn,
+                        roster_upload_id=upload.id,
+                        updated_at=now,
+                        **record,
+                    )
+                )
+                added += 1
+                continue
+            diff = {k: v for k, v in record.items() if getattr(before, k) != v}
+            if not diff:
+                unchanged += 1
+                continue
+            for key, value in diff.items():
+                setattr(before, key, value)
+            before.roster_upload_id = upload.id
+            before.updated_at = now
+            updated += 1
+            features_changed |= bool(set(diff) & {"year_group", "fsm", "sen", "eal", "entry_date"})
+        in_file = {r["upn"] for r in records}
+        summary: dict[str, Any] = {
+            "kind": "roster",
+            "filename": filename,
+            "changed": bool(added or updated),
+            "pupils_in_file": len(records),
+            "added": added,
+            "updated": updated,
+            "unchanged": unchanged,
+            "not_in_this_roster_kept": sum(1 for upn in stored if upn not in in_file),
+            "contradictions_accepted": len(contradictions),
+        }
+        if added or updated:
+            school.data_version += 1
+        if not (added or updated):
+            upload.outcome = "unchanged"
+            summary["message"] = "This roster changes nothing: every pupil is already stored."
+        elif features_changed and model is not None:
+            summary["scoring"] = rescore_school(
+                session, school_urn, model, scoring or ScoringConfig(), today=today
+            )
+        upload.summary = summary
+        return {"upload_id": upload.id, **summary}
+
+
+# --- register upload --------------------------------------------------------------------------
+
+
+@dataclass
+class MarkDiff:
+    """How a file's marks compare with the stored ones (cells = pupil × date × session)."""
+
+    to_write: pd.DataFrame
+    new: int
+    changed: int
+    unchanged: int
+
+
+def _canonical_marks(marks: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(
+        {
+            "upn": marks["upn"].astype(str).to_numpy(),
+            "date": pd.to_datetime(marks["date"]).dt.date.to_numpy(),
+            "session": marks["session"].astype(str).str.upper().to_numpy(),
+            "code": marks["code"].astype(str).to_numpy(),
+            "minutes_late": (
+                pd.to_numeric(marks["minutes_late"], errors="coerce").to_numpy(dtype=float)
+                if "minutes_late" in marks.columns
+                else np.full(len(marks), np.nan)
+            ),
+        }
+    )
+    return out
+
+
+def diff_marks(session: Session, school_urn: int, marks: pd.DataFrame) -> MarkDiff:
+    """Compare a file's canonical marks with the stored marks for the same dates."""
+    first, last = marks["date"].min(), marks["date"].max()
+    stored = pd.DataFrame(
+        session.execute(
+            select(Mark.upn, Mark.date, Mark.session, Mark.code, Mark.minutes_late).where(
+                Mark.school_urn == school_urn, Mark.date >= first, Mark.date <= last
+            )
+        ).all(),
+        columns=["upn", "date", "session", "code_stored", "minutes_stored"],
+    )
+    if stored.empty:
+        return MarkDiff(marks, new=len(marks), changed=0, unchanged=0)
+    stored["upn"] = stored["upn"].astype(str)
+    merged = marks.merge(stored, on=["upn", "date", "session"], how="left")
+    is_new = merged["code_stored"].isna().to_numpy()
+    late_new = merged["minutes_late"].to_numpy(dtype=float)
+    late_old = pd.to_numeric(merged["minutes_stored"], errors="coerce").to_numpy(dtype=float)
+    same_late = (late_new == late_old) | (np.isnan(late_new) & np.isnan(late_old))
+    same = (
+        merged["code"].astype(str).to_numpy() == merged["code_stored"].astype(str).to_numpy()
+    ) & (same_late)
+    changed = ~is_new & ~same
+    return MarkDiff(
+        to_write=marks[is_new | changed],
+        new=int(is_new.sum()),
+        changed=int(changed.sum()),
+        unchanged=int((~is_new & same).sum()),
+    )
+
+
+def _upsert_marks(session: Session, school_urn: int, marks: pd.DataFrame, upload_id: int) -> None:
+    """Insert new cells and overwrite changed ones (``ON CONFLICT`` on the cell's key).
+
+    Plain DB-API ``executemany`` with tuples: a week is 15,000 rows and a year half a million,
+    and building SQLAlchemy parameter dicts per row would cost more than the database does."""
+    if marks.empty:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("sqlite", "postgresql"):  # pragma: no cover - the two tested databases
+        raise RuntimeError(f"unsupported database {dialect}")
+    placeholder = "?" if dialect == "sqlite" else "%s"
+    # In key order, the B-tree is appended to instead of written all over.
+    marks = marks.sort_values(["date", "session", "upn"], kind="stable")
+    dates = pd.to_datetime(pd.Series(marks["date"].to_numpy()))
+    # SQLite stores dates as ISO text (as SQLAlchemy's Date type does); psycopg takes dates.
+    date_values = (
+        dates.dt.strftime("%Y-%m-%d").tolist() if dialect == "sqlite" else dates.dt.date.tolist()
+    )
+    late = marks["minutes_late"].to_numpy(dtype=float)
+    rows = list(
+        zip(
+            [school_urn] * len(marks),
+            date_values,
+            marks["session"].tolist(),
+            marks["upn"].tolist(),
+            marks["code"].tolist(),
+            [None if v != v else v for v in late.tolist()],  # NaN -> NULL
+            [upload_id] * len(marks),
+            strict=True,
+        )
+    )
+    columns = "school_urn, date, session, upn, code, minutes_late, upload_id"
+    conflict = (
+        "ON CONFLICT (school_urn, date, session, upn) DO UPDATE SET code = excluded.code, "
+        "minutes_late = excluded.minutes_late, upload_id = excluded.upload_id"
+    )
+    if dialect == "postgresql":
+        # COPY into a temporary table, then one INSERT … SELECT: far faster than executemany.
+        copy_rows(
+            session,
+            "CREATE TEMPORARY TABLE marks_in (LIKE marks INCLUDING DEFAULTS) ON COMMIT DROP",
+            f"COPY marks_in ({columns}) FROM STDIN",
+            rows,
+        )
+        session.connection().exec_driver_sql(
+            f"INSERT INTO marks ({columns}) SELECT {columns} FROM marks_in {conflict}"
+        )
+        return
+    sql = f"INSERT INTO marks ({columns}) VALUES ({', '.join([placeholder] * 7)}) {conflict}"
+    connection = session.connection()
+    batch = 20_000
+    for start in range(0, len(rows), batch):
+        connection.exec_driver_sql(sql, rows[start : start + batch])
+
+
+def copy_rows(
+    session: Session, prepare: str | None, copy_sql: str, rows: list[tuple[Any, ...]]
+) -> None:
+    """PostgreSQL ``COPY … FROM STDIN`` of ``rows`` on the session's own connection (so it is
+    part of the session's transaction)."""
+    driver = session.connection().connection.driver_connection
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        if prepare:
+            cursor.execute(prepare)
+        with cursor.copy(copy_sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def _insert_rows(
+    session: Session, table: str, columns: list[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Bulk insert: COPY on PostgreSQL, ``executemany`` on SQLite."""
+    if not rows:
+        return
+    names = ", ".join(columns)
+    if session.get_bind().dialect.name == "postgresql":
+        copy_rows(session, None, f"COPY {table} ({names}) FROM STDIN", rows)
+        return
+    placeholders = ", ".join("?" * len(columns))
+    session.connection().exec_driver_sql(
+        f"INSERT INTO {table} ({names}) VALUES ({placeholders})", rows
+    )
+
+
+def _stored_marks(session: Session, school_urn: int, first: dt.date, last: dt.date) -> pd.DataFrame:
+    rows = session.execute(
+        select(Mark.upn, Mark.date, Mark.session, Mark.code).where(
+            Mark.school_urn == school_urn, Mark.date >= first, Mark.date <= last
+        )
+    ).all()
+    frame = pd.DataFrame(rows, columns=["upn", "date", "session", "code"])
+    frame.insert(0, "school_urn", np.int64(school_urn))
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame
+
+
+def _marks_frame_for_features(school_urn: int, marks: pd.DataFrame) -> pd.DataFrame:
+    frame = marks[["upn", "date", "session", "code"]].copy()
+    frame.insert(0, "school_urn", np.int64(school_urn))
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame
+
+
+def update_trajectory(
+    session: Session, school_urn: int, academic_year: str, file_marks: pd.DataFrame
+) -> pd.DataFrame:
+    """Bring the stored trajectory of a school-year up to date after marks were written.
+
+    New weeks after the stored ones are appended (cheap: only the file's marks are read);
+    anything else — a correction to an earlier week, a first upload in the middle of a year —
+    rebuilds the school-year from all its stored marks, so the result always equals the
+    trajectory built from every mark at once.
+    """
+    from features.calendar import academic_year_bounds
+    from features.trajectory import append_weeks, build_trajectory
+
+    stored = session.get(Trajectory, (school_urn, academic_year))
+    file_frame = _marks_frame_for_features(school_urn, file_marks)
+    first_monday = file_frame["date"].min() - pd.Timedelta(days=file_frame["date"].min().weekday())
+    if stored is None:
+        trajectory = build_trajectory(file_frame)
+        mode = "built"
+    elif first_monday.date() > stored.last_week_start:
+        trajectory = append_weeks(trajectory_from_bytes(stored.payload), file_frame)
+        mode = "appended"
+    else:
+        start, end = academic_year_bounds(academic_year)
+        trajectory = build_trajectory(_stored_marks(session, school_urn, start, end))
+        mode = "rebuilt"
+    last_mark = max(
+        file_frame["date"].max().date(), stored.last_mark_date if stored else dt.date.min
+    )
+    values = {
+        "weeks": int(trajectory["week"].max()),
+        "first_week_start": pd.Timestamp(trajectory["week_start"].min()).date(),
+        "last_week_start": pd.Timestamp(trajectory["week_start"].max()).date(),
+        "last_mark_date": last_mark,
+        "feature_schema_version": FEATURE_SCHEMA_VERSION,
+        "payload": trajectory_to_bytes(trajectory),
+        "updated_at": utcnow(),
+    }
+    if stored is None:
+        session.add(Trajectory(school_urn=school_urn, academic_year=academic_year, **values))
+    else:
+        for key, value in values.items():
+            setattr(stored, key, value)
+    session.flush()
+    trajectory.attrs["mode"] = mode
+    return trajectory
+
+
+def update_enrolment_totals(
+    session: Session, school_urn: int, academic_year: str, trajectory: pd.DataFrame
+) -> None:
+    """Replace the school-year's per-pupil totals (the history next year's features read)."""
+    from features.snapshots import year_outcomes
+
+    outcomes = year_outcomes(trajectory)
+    session.execute(
+        delete(EnrolmentTotal).where(
+            EnrolmentTotal.school_urn == school_urn, EnrolmentTotal.academic_year == academic_year
+        )
+    )
+    rows = list(
+        zip(
+            [school_urn] * len(outcomes),
+            outcomes["upn"].astype(str).tolist(),
+            [academic_year] * len(outcomes),
+            outcomes["possible_sessions"].astype(int).tolist(),
+            outcomes["absence"].astype(int).tolist(),
+            strict=True,
+        )
+    )
+    _insert_rows(
+        session,
+        "enrolment_totals",
+        ["school_urn", "upn", "academic_year", "possible_sessions", "absence_sessions"],
+        rows,
+    )
+
+
+def apply_registers(
+    db: Database,
+    *,
+    school_urn: int,
+    marks: pd.DataFrame,
+    data: bytes,
+    filename: str,
+    key_id: int | None,
+    model: LoadedModel | None,
+    scoring: ScoringConfig,
+    warnings: int = 0,
+    today: dt.date | None = None,
+) -> dict[str, Any]:
+    """Store a validated register file (see the module docstring) and re-score the school.
+
+    Returns the summary: pupils, sessions, weeks covered, new/changed/unchanged marks and the
+    scoring done (or why not).
+    """
+    from features.calendar import academic_year_of
+
+    digest = sha256_hex(data)
+    file_marks = _canonical_marks(marks)
+    if file_marks.empty:
+        raise UploadRejected(422, {"message": "the file holds no register marks"})
+    years = {academic_year_of(d) for d in (file_marks["date"].min(), file_marks["date"].max())}
+    if len(years) != 1:
+        raise UploadRejected(
+            422,
+            {
+                "message": "the file spans two academic years",
+                "fix": "send one file per academic year (1 August to 31 July)",
+            },
+        )
+    academic_year = years.pop()
+    mondays = sorted({d - dt.timedelta(days=d.weekday()) for d in pd.unique(file_marks["date"])})
+    with school_lock(school_urn), db.write() as session:
+        school = _lock_school(session, school_urn)
+        diff = diff_marks(session, school_urn, file_marks)
+        summary: dict[str, Any] = {
+            "kind": "registers",
+            "filename": filename,
+            "academic_year": academic_year,
+            "pupils": int(file_marks["upn"].nunique()),
+            "sessions": len(file_marks),
+            "weeks_covered": [m.isoformat() for m in mondays],
+            "marks_new": diff.new,
+            "marks_changed": diff.changed,
+            "marks_unchanged": diff.unchanged,
+            "warnings": warnings,
+            "changed": bool(diff.new or diff.changed),
+        }
+        earlier = session.scalar(
+            select(Upload.id)
+            .where(
+                Upload.school_urn == school_urn,
+                Upload.kind == "registers",
+                Upload.sha256 == digest,
+            )
+            .order_by(Upload.id)
+            .limit(1)
+        )
+        upload = Upload(
+            school_urn=school_urn,
+            kind="registers",
+            filename=filename,
+            sha256=digest,
+            size_bytes=len(data),
+            outcome="applied" if summary["changed"] else "unchanged",
+            summary={},
+            key_id=key_id,
+        )
+        session.add(upload)
+        session.flush()
+        if not summary["changed"]:
+            summary["message"] = (
+                "This file changes nothing: every mark in it is already stored"
+                + (f" (the same file was uploaded before as upload {earlier})" if earlier else "")
+                + "."
+            )
+            upload.summary = summary
+            return {"upload_id": upload.id, **summary}
+        school.data_version += 1
+        _upsert_marks(session, school_urn, diff.to_write, upload.id)
+        trajectory = update_trajectory(session, school_urn, academic_year, file_marks)
+        summary["trajectory"] = trajectory.attrs.get("mode")
+        week_numbers = (
+            trajectory.loc[pd.to_datetime(trajectory["week_start"]).dt.date.isin(mondays), "week"]
+            .drop_duplicates()
+            .sort_values()
+            .astype(int)
+            .tolist()
+        )
+        summary["school_weeks_covered"] = week_numbers
+        update_enrolment_totals(session, school_urn, academic_year, trajectory)
+        if model is None:
+            summary["scoring"] = {"scored": False, "reason": "no model is loaded"}
+        else:
+            summary["scoring"] = rescore_school(
+                session,
+                school_urn,
+                model,
+                scoring,
+                today=today,
+                trajectories={academic_year: trajectory},
+            )
+        upload.summary = summary
+        return {"upload_id": upload.id, **summary}
+
+
+# --- scoring ----------------------------------------------------------------------------------
+
+
+def _history(session: Session, school_urn: int, academic_year: str) -> pd.DataFrame:
+    """Last year's outcomes (all schools) of the pupils in this school's roster."""
+    from features.calendar import previous_academic_year
+
+    previous = previous_academic_year(academic_year)
+    rows = session.execute(
+        select(
+            EnrolmentTotal.academic_year,
+            EnrolmentTotal.upn,
+            EnrolmentTotal.possible_sessions,
+            EnrolmentTotal.absence_sessions,
+        )
+        .join(Pupil, Pupil.upn == EnrolmentTotal.upn)
+        .where(Pupil.school_urn == school_urn, EnrolmentTotal.academic_year == previous)
+    ).all()
+    return pd.DataFrame(rows, columns=["academic_year", "upn", "possible_sessions", "absence"])
+
+
+def rescore_school(
+    session: Session,
+    school_urn: int,
+    model: LoadedModel,
+    scoring: ScoringConfig,
+    *,
+    today: dt.date | None = None,
+    trajectories: dict[str, pd.DataFrame] | None = None,
+) -> dict[str, Any]:
+    """Score every pupil of a school for the latest complete week of its latest year.
+
+    Replaces the scores of that week (one row per pupil) and records the run with the model's
+    name and version. Returns what was done, or why nothing was.
+    """
+    from features.snapshots import snapshot_features
+
+    today = today or dt.date.today()
+    latest = session.scalar(
+        select(Trajectory)
+        .where(Trajectory.school_urn == school_urn)
+        .order_by(Trajectory.academic_year.desc())
+        .limit(1)
+    )
+    if latest is None:
+        return {"scored": False, "reason": "no registers uploaded yet"}
+    trajectory = (trajectories or {}).get(latest.academic_year)
+    if trajectory is None:
+        trajectory = trajectory_from_bytes(latest.payload)
+    week = latest_complete_week(trajectory, latest.last_mark_date, today)
+    if week == 0:
+        return {"scored": False, "reason": "no complete school week yet"}
+    school = session.get(School, school_urn)
+    assert school is not None
+    school.data_version += 1
+    pupils = roster_frame(session, school_urn)
+    schools = pd.DataFrame({"school_urn": [school_urn], "phase": [school.phase]})
+    history = _history(session, school_urn, latest.academic_year)
+    snapshot = snapshot_features(
+        trajectory, pupils, schools, history=history if not history.empty else None, weeks=[week]
+    )
+    if snapshot.empty:
+        return {"scored": False, "reason": f"no pupil had possible sessions in week {week}"}
+    scored = score_snapshot(snapshot, model, scoring)
+    as_of = pd.Timestamp(snapshot["as_of"].iloc[0]).date()
+    year_groups = pupils.set_index("upn")["year_group"]
+    scored["year_group"] = scored["upn"].map(year_groups)
+    session.execute(delete(Score).where(Score.school_urn == school_urn, Score.as_of == as_of))
+    sqlite_dates = session.get_bind().dialect.name == "sqlite"
+    as_of_value: Any = as_of.isoformat() if sqlite_dates else as_of
+    score_columns = [
+        "school_urn", "as_of", "upn", "academic_year", "week", "year_group", "rank", "risk",
+        "tier", "attendance_ytd", "attendance_change_4w", "emerging", "reasons", "model_name",
+        "model_version",
+    ]  # fmt: skip
+    rows = [
+        (
+            school_urn,
+            as_of_value,
+            row["upn"],
+            latest.academic_year,
+            week,
+            _to_int(row["year_group"]),
+            int(row["rank"]),
+            float(row["risk"]),
+            row["tier"],
+            _finite(row["attendance_ytd"]),
+            _finite(row["attendance_change_4w"]),
+            bool(row["emerging"]),
+            json.dumps(row["reasons"]),
+            model.name,
+            model.version,
+        )
+        for row in scored.to_dict(orient="records")
+    ]
+    _insert_rows(session, "scores", score_columns, rows)
+    run = session.get(ScoreRun, (school_urn, as_of))
+    values = {
+        "academic_year": latest.academic_year,
+        "week": week,
+        "model_name": model.name,
+        "model_version": model.version,
+        "pupils": len(scored),
+        "scored_at": utcnow(),
+    }
+    if run is None:
+        session.add(ScoreRun(school_urn=school_urn, as_of=as_of, **values))
+    else:
+        for key, value in values.items():
+            setattr(run, key, value)
+    session.flush()
+    return {
+        "scored": True,
+        "as_of": as_of.isoformat(),
+        "week": week,
+        "pupils": len(scored),
+        "model_name": model.name,
+        "model_version": model.version,
+    }
+
+
+def _finite(value: Any) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def rescore_all(db: Database, model: LoadedModel, scoring: ScoringConfig) -> int:
+    """Re-score every school that has registers with ``model`` (after the champion moved).
+
+    One transaction per school; returns how many schools were scored."""
+    with db.read_session() as session:
+        urns: Iterable[int] = session.scalars(select(Trajectory.school_urn).distinct()).all()
+    done = 0
+    for urn in urns:
+        with school_lock(urn), db.write() as session:
+            _lock_school(session, urn)
+            if rescore_school(session, urn, model, scoring).get("scored"):
+                done += 1
+    return done
+
+
+def rescore_stale(db: Database, model: LoadedModel, scoring: ScoringConfig) -> int:
+    """Re-score the schools whose latest scores came from another model version (the champion
+    moved while the service was stopped). Returns how many schools were re-scored."""
+    with db.read_session() as session:
+        urns = session.scalars(select(Trajectory.school_urn).distinct()).all()
+        stale = []
+        for urn in urns:
+            run = latest_run(session, urn)
+            if run is None or (run.model_name, run.model_version) != (model.name, model.version):
+                stale.append(urn)
+    done = 0
+    for urn in stale:
+        with school_lock(urn), db.write() as session:
+            _lock_school(session, urn)
+            if rescore_school(session, urn, model, scoring).get("scored"):
+                done += 1
+    return done
+
+
+def latest_run(session: Session, school_urn: int) -> ScoreRun | None:
+    """The most recent scoring of a school (the risk list shows it)."""
+    return session.scalar(
+        select(ScoreRun)
+        .where(ScoreRun.school_urn == school_urn)
+        .order_by(ScoreRun.as_of.desc())
+        .limit(1)
+    )

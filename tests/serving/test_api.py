@@ -1,0 +1,477 @@
+"""The API as schools, practitioners, analysts and admins use it (both databases)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import logging
+import sqlite3
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, func, select, text
+
+from serving.app import create_app
+from serving.db import Database
+from serving.models import AuditEvent, Mark, Referral, Score, ScoreRun, Upload
+from tests.serving.conftest import (
+    OTHER_SCHOOL,
+    SCHOOL,
+    Service,
+    add_keys,
+    load_weeks,
+    make_settings,
+    upload,
+)
+
+
+def audit_actions(service: Service) -> list[tuple[str, int | None, str | None]]:
+    with service.db.read_session() as session:
+        rows = session.execute(
+            select(AuditEvent.action, AuditEvent.key_id, AuditEvent.upn).order_by(AuditEvent.id)
+        ).all()
+    return [tuple(r) for r in rows]
+
+
+# --- access -----------------------------------------------------------------------------------
+
+
+def test_no_key_or_a_bad_key_is_401(service: Service) -> None:
+    assert service.client.get(f"/v1/schools/{SCHOOL}/risk").status_code == 401
+    bad = {"Authorization": "Bearer ews_not-a-real-key"}
+    response = service.client.get(f"/v1/schools/{SCHOOL}/risk", headers=bad)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_revoked_key_stops_working_at_once(service: Service, school) -> None:
+    load_weeks(service, school, range(1, 2))
+    created = service.client.post(
+        "/v1/keys", json={"role": "school", "schools": [SCHOOL]}, headers=service.auth("admin")
+    )
+    assert created.status_code == 201
+    key = {"Authorization": f"Bearer {created.json()['key']}"}
+    assert service.client.get(f"/v1/schools/{SCHOOL}/risk", headers=key).status_code == 200
+    listed = service.client.get("/v1/keys", headers=service.auth("admin")).json()
+    assert all("key" not in k and "key_hash" not in k for k in listed)
+    revoke = service.client.delete(
+        f"/v1/keys/{created.json()['id']}", headers=service.auth("admin")
+    )
+    assert revoke.status_code == 200
+    assert service.client.get(f"/v1/schools/{SCHOOL}/risk", headers=key).status_code == 401
+
+
+def test_keys_never_reach_another_schools_pupils(service: Service, school) -> None:
+    load_weeks(service, school, range(1, 3))
+    upn = school.upns[0]
+    for role in ("other_school", "other_practitioner", "admin"):
+        headers = service.auth(role)
+        assert service.client.get(f"/v1/schools/{SCHOOL}/risk", headers=headers).status_code == 403
+        page = service.client.get(f"/v1/pupils/{upn}", params={"school": SCHOOL}, headers=headers)
+        assert page.status_code == 403
+    # A pupil of SCHOOL asked for under OTHER_SCHOOL (which the key may read) is not found.
+    page = service.client.get(
+        f"/v1/pupils/{upn}", params={"school": OTHER_SCHOOL}, headers=service.auth("other_school")
+    )
+    assert page.status_code == 404
+    for role in ("school", "practitioner", "analyst"):
+        response = service.client.get(f"/v1/schools/{SCHOOL}/risk", headers=service.auth(role))
+        assert response.status_code == 200, role
+    schools = service.client.get("/v1/schools", headers=service.auth("other_school")).json()
+    assert [s["urn"] for s in schools] == [OTHER_SCHOOL]
+
+
+def test_only_admins_register_schools_and_manage_keys(service: Service) -> None:
+    body = {"urn": 111111, "name": "New School", "phase": "secondary"}
+    assert (
+        service.client.post("/v1/schools", json=body, headers=service.auth("school")).status_code
+        == 403
+    )
+    assert (
+        service.client.post("/v1/schools", json=body, headers=service.auth("admin")).status_code
+        == 201
+    )
+    assert (
+        service.client.post("/v1/schools", json=body, headers=service.auth("admin")).status_code
+        == 409
+    )
+    assert service.client.get("/v1/keys", headers=service.auth("analyst")).status_code == 403
+
+
+# --- risk list and pupil page -----------------------------------------------------------------
+
+
+def test_risk_list_is_ranked_with_reasons_and_model_version(service: Service, school) -> None:
+    load_weeks(service, school, range(1, 6))
+    response = service.client.get(
+        f"/v1/schools/{SCHOOL}/risk", params={"limit": 100}, headers=service.auth("school")
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model_name"] == "attendance-risk" and body["model_version"] == "1"
+    assert body["as_of"] == "2024-10-04" and body["week"] == 5
+    assert body["total"] == 30
+    pupils = body["pupils"]
+    risks = [p["risk"] for p in pupils]
+    assert risks == sorted(risks, reverse=True)
+    assert [p["rank"] for p in pupils] == list(range(1, 31))
+    top = pupils[0]
+    assert set(top) >= {
+        "upn", "name", "year_group", "risk", "tier", "tier_label", "attendance_ytd",
+        "attendance_change_4w", "emerging", "reasons", "model_version", "as_of",
+    }  # fmt: skip
+    # The decliners (last fifth of the roster) lead the list, with a falling trend.
+    decliners = set(school.upns[24:])
+    assert {p["upn"] for p in pupils[:6]} == decliners
+    assert top["attendance_change_4w"] < 0
+    assert top["tier"] == "high" and top["tier_label"].startswith("High risk")
+    assert top["reasons"][0]["text"].startswith("Absence")
+    assert all(p["emerging"] == (round(1 - p["attendance_ytd"], 9) < 0.10) for p in pupils)
+
+
+def test_risk_list_filters_paging_and_csv(service: Service, school) -> None:
+    load_weeks(service, school, range(1, 6))
+    get = lambda **params: service.client.get(  # noqa: E731
+        f"/v1/schools/{SCHOOL}/risk", params=params, headers=service.auth("practitioner")
+    ).json()
+    full = get(limit=100)["pupils"]
+    page = get(offset=5, limit=5)
+    assert [p["upn"] for p in page["pupils"]] == [p["upn"] for p in full[5:10]]
+    assert page["total"] == 30
+    year5 = get(year_group=5, limit=100)
+    assert year5["total"] == 15 and all(p["year_group"] == 5 for p in year5["pupils"])
+    high = get(tier="high", limit=100)
+    assert high["total"] == sum(p["tier"] == "high" for p in full)
+    emerging = get(emerging="true", limit=100)
+    assert emerging["total"] == sum(p["emerging"] for p in full)
+    response = service.client.get(
+        f"/v1/schools/{SCHOOL}/risk", params={"format": "csv"}, headers=service.auth("school")
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert len(rows) == 30
+    assert rows[0]["upn"] == full[0]["upn"] and rows[0]["model_version"] == "1"
+
+
+def test_pupil_page_has_weeks_risk_history_and_reasons(service: Service, school) -> None:
+    load_weeks(service, school, range(1, 5))
+    upn = school.upns[-1]
+    response = service.client.get(
+        f"/v1/pupils/{upn}", params={"school": SCHOOL}, headers=service.auth("school")
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert [w["week"] for w in body["weeks"]] == [1, 2, 3, 4]
+    assert all(w["possible_sessions"] == 10 for w in body["weeks"])
+    # Risk history: one score per uploaded week, each with its model version.
+    assert [h["week"] for h in body["risk_history"]] == [1, 2, 3, 4]
+    assert body["risk_history"][-1]["risk"] > body["risk_history"][0]["risk"]
+    assert body["latest"]["reasons"] and body["latest"]["model_version"] == "1"
+
+
+def test_reads_of_pupil_data_are_audited_and_never_logged(service: Service, school, caplog):
+    caplog.set_level(logging.DEBUG)
+    load_weeks(service, school, range(1, 3))
+    upn = school.upns[3]
+    service.client.get(f"/v1/schools/{SCHOOL}/risk", headers=service.auth("school"))
+    service.client.get(f"/v1/schools/{SCHOOL}/risk?format=csv", headers=service.auth("analyst"))
+    service.client.get(f"/v1/pupils/{upn}?school={SCHOOL}", headers=service.auth("practitioner"))
+    service.client.get(f"/v1/pupils/{upn}?school={SCHOOL}", headers=service.auth("other_school"))
+    bad = school.week_marks(3)
+    bad.loc[0, "mark"] = "ZZ"
+    upload(service, "registers", SCHOOL, bad.to_csv(index=False).encode(), "bad.csv")
+    actions = [a for a, _, _ in audit_actions(service)]
+    assert actions.count("registers.upload") == 2 and actions.count("roster.upload") == 1
+    assert {"risk_list.read", "risk_list.export", "pupil.read"} <= set(actions)
+    assert ("pupil.read", upn) in [(a, u) for a, _, u in audit_actions(service)]
+    # Everything the service logs (the test's own HTTP client logs its URLs: not the service).
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
+    assert "GET /v1/pupils/{upn} 200" in logged  # the route template, not the path
+    for row in school.roster.itertuples():
+        assert row.upn not in logged
+        assert row.surname not in logged
+        assert row.date_of_birth not in logged
+
+
+# --- the model --------------------------------------------------------------------------------
+
+
+def test_without_a_model_the_service_starts_and_says_why(no_model_service: Service, school):
+    service = no_model_service
+    assert service.client.get("/health").json() == {"status": "ok"}
+    ready = service.client.get("/ready")
+    assert ready.status_code == 503
+    assert ready.json()["database"]["ok"] is True
+    assert "champion" in ready.json()["model"]["reason"]
+    risk = service.client.get(f"/v1/schools/{SCHOOL}/risk", headers=service.auth("school"))
+    assert risk.status_code == 503 and "champion" in risk.json()["detail"]["reason"]
+    score = service.client.post(
+        "/v1/score",
+        params={"school_urn": SCHOOL},
+        files={"registers": ("w1.csv", school.week_csv(1), "text/csv")},
+        headers=service.auth("school"),
+    )
+    assert score.status_code == 503
+    # Uploads are still stored (and scored once a model arrives).
+    load_weeks(service, school, range(1, 2))
+    with service.db.read_session() as session:
+        assert session.scalar(select(func.count()).select_from(Mark)) == 300
+
+
+def test_model_switch_without_restart_rescores_and_keeps_requests_whole(
+    service: Service, school
+) -> None:
+    load_weeks(service, school, range(1, 3))
+    holder = service.client.app.state.holder
+    in_flight = holder.current  # what a request in flight holds
+    service.source.version = "2"
+    assert holder.refresh() is True
+    assert in_flight.version == "1"  # the object a request took is never mutated
+    assert holder.current.version == "2"
+    assert holder.refresh() is False  # no MLflow load when the alias has not moved
+    assert service.source.loads == 2
+    body = service.client.get(f"/v1/schools/{SCHOOL}/risk", headers=service.auth("school")).json()
+    assert body["model_version"] == "2"
+    assert {p["model_version"] for p in body["pupils"]} == {"2"}
+    ready = service.client.get("/ready").json()
+    assert ready["model"]["version"] == "2"
+
+
+def test_stateless_score_stores_nothing(service: Service, school) -> None:
+    def counts() -> list[int]:
+        with service.db.read_session() as session:
+            return [
+                session.scalar(select(func.count()).select_from(t))
+                for t in (Mark, Score, ScoreRun, Upload)
+            ]
+
+    before = counts()
+    response = service.client.post(
+        "/v1/score",
+        params={"school_urn": SCHOOL, "phase": "primary"},
+        files={
+            "registers": (
+                "w.csv",
+                school.week_csv(1) + school.week_csv(2)[school.week_csv(2).index(b"\n") + 1 :],
+                "text/csv",
+            ),
+            "roster": ("roster.csv", school.roster_csv(), "text/csv"),
+        },
+        headers=service.auth("practitioner"),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model_version"] == "1" and body["week"] == 2 and len(body["pupils"]) == 30
+    assert all(p["model_version"] == "1" for p in body["pupils"])
+    assert counts() == before
+
+
+def test_model_page_for_analysts(service: Service) -> None:
+    assert service.client.get("/v1/model", headers=service.auth("school")).status_code == 403
+    body = service.client.get("/v1/model", headers=service.auth("analyst")).json()
+    assert body["name"] == "attendance-risk" and body["version"] == "1"
+    assert body["metrics"]["test_auc"] == 0.8
+
+
+# --- referrals --------------------------------------------------------------------------------
+
+
+def test_referral_lifecycle_and_caseload(service: Service, school) -> None:
+    load_weeks(service, school, range(1, 6))
+    risky, calm = school.upns[-1], school.upns[0]
+    ids = {}
+    for upn in (calm, risky):
+        response = service.client.post(
+            "/v1/referrals",
+            json={"school_urn": SCHOOL, "upn": upn, "note": "attendance worry"},
+            headers=service.auth("school"),
+        )
+        assert response.status_code == 201
+        assert response.json()["status"] == "suggested"
+        assert response.json()["risk_at_referral"] is not None
+        assert response.json()["model_version_at_referral"] == "1"
+        ids[upn] = response.json()["id"]
+    duplicate = service.client.post(
+        "/v1/referrals", json={"school_urn": SCHOOL, "upn": risky}, headers=service.auth("school")
+    )
+    assert duplicate.status_code == 409
+    patch = lambda rid, body, role="practitioner": service.client.patch(  # noqa: E731
+        f"/v1/referrals/{rid}", json=body, headers=service.auth(role)
+    )
+    assert patch(ids[risky], {"status": "active"}).status_code == 409  # must be accepted first
+    assert patch(ids[risky], {"status": "accepted"}).status_code == 200
+    assert patch(ids[risky], {"status": "active"}).status_code == 200
+    assert patch(ids[risky], {"status": "closed"}).status_code == 422  # needs an outcome
+    closed = patch(ids[risky], {"status": "closed", "outcome": "attending again"})
+    assert closed.status_code == 200 and closed.json()["closed_at"]
+    assert patch(ids[calm], {"status": "accepted"}, "other_practitioner").status_code == 404
+    caseload = service.client.get("/v1/referrals", headers=service.auth("practitioner")).json()
+    items = caseload["referrals"]
+    assert [i["upn"] for i in items] == [risky, calm]  # ordered by current risk
+    assert items[0]["current_reasons"] and "expectation without support" in caseload["impact_note"]
+    other = service.client.get("/v1/referrals", headers=service.auth("other_practitioner")).json()
+    assert other["referrals"] == []
+    open_only = service.client.get(
+        "/v1/referrals", params={"status": "suggested"}, headers=service.auth("practitioner")
+    ).json()
+    assert [i["upn"] for i in open_only["referrals"]] == [calm]
+    with service.db.read_session() as session:
+        assert session.scalar(select(func.count()).select_from(Referral)) == 2
+
+
+# --- faults -----------------------------------------------------------------------------------
+
+
+def _drive(app, path: str, headers: dict[str, str], chunks) -> tuple[int, int]:
+    """Send a streamed request straight to the ASGI app; returns (status, bytes consumed)."""
+    consumed = 0
+    iterator = iter(chunks)
+    messages = []
+
+    async def receive():
+        nonlocal consumed
+        try:
+            chunk = next(iterator)
+        except StopIteration:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        consumed += len(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(message):
+        messages.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+    asyncio.run(app(scope, receive, send))
+    return messages[0]["status"], consumed
+
+
+@pytest.mark.parametrize("form", [False, True])
+def test_a_file_of_hundreds_of_mb_is_refused_without_reading_it(
+    service: Service, school, form: bool
+) -> None:
+    load_weeks(service, school, range(1, 1))
+    megabyte = b"K380345619000,2024-09-02,AM,/\n" * (1024 * 1024 // 30)
+    boundary = "ewsboundary"
+
+    def body():  # 300 MB, generated, never held in memory
+        if form:
+            yield (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                'filename="big.csv"\r\nContent-Type: text/csv\r\n\r\nupn,date,session,mark\n'
+            ).encode()
+        for _ in range(300):
+            yield megabyte
+
+    content_type = f"multipart/form-data; boundary={boundary}" if form else "text/csv"
+    headers = {**service.auth("school"), "content-type": content_type}
+    status, consumed = _drive(
+        service.client.app, f"/v1/schools/{SCHOOL}/registers", headers, body()
+    )
+    limit = service.client.app.state.settings.max_upload_bytes
+    assert status == 413
+    assert consumed <= limit + 2 * len(megabyte)
+    with service.db.read_session() as session:
+        assert session.scalar(select(func.count()).select_from(Upload)) == 1  # the roster only
+
+
+def test_database_unreachable_gives_503_and_a_retry(tmp_path, db_url) -> None:
+    if db_url.startswith("sqlite"):
+        (tmp_path / "not-a-directory").write_text("")
+        unreachable = Database(f"sqlite:///{tmp_path}/not-a-directory/ews.db")
+    else:
+        unreachable = Database("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2")
+    app = create_app(make_settings(tmp_path), db=unreachable, use_mlflow=False)
+    client = TestClient(app, raise_server_exceptions=False)
+    ready = client.get("/ready")
+    assert ready.status_code == 503 and ready.json()["database"]["ok"] is False
+    response = client.get(f"/v1/schools/{SCHOOL}/risk", headers={"Authorization": "Bearer x"})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert "retry" in response.json()["detail"]["fix"]
+
+
+def test_a_briefly_locked_sqlite_database_loses_nothing(tmp_path, sqlite_template, school):
+    import shutil
+
+    path = tmp_path / "ews.db"
+    shutil.copy(sqlite_template, path)
+    db = Database(f"sqlite:///{path}", busy_timeout_ms=300)
+    app = create_app(make_settings(tmp_path), db=db, use_mlflow=False)
+    service = Service(TestClient(app), db, None, add_keys(db))
+    upload(service, "roster", SCHOOL, school.roster_csv(), "roster.csv")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the database
+    response = upload(service, "registers", SCHOOL, school.week_csv(1), "w1.csv")
+    assert response.status_code == 503
+    other.execute("ROLLBACK")
+    other.close()
+    with db.read_session() as session:
+        assert session.scalar(select(func.count()).select_from(Mark)) == 0
+    retry = upload(service, "registers", SCHOOL, school.week_csv(1), "w1.csv")
+    assert retry.status_code == 200 and retry.json()["marks_new"] == 300
+    db.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_postgres_connections_dropped_by_a_restart_are_replaced(service: Service, school, db_url):
+    load_weeks(service, school, range(1, 2))
+    admin = create_engine(db_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    name = db_url.rsplit("/", 1)[1]
+    with admin.connect() as connection:
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": name},
+        )
+    admin.dispose()
+    response = service.client.get(f"/v1/schools/{SCHOOL}/risk", headers=service.auth("school"))
+    assert response.status_code == 200
+    again = upload(service, "registers", SCHOOL, school.week_csv(2), "w2.csv")
+    assert again.status_code == 200 and again.json()["marks_new"] == 300
+
+
+def test_openapi_documents_every_route(service: Service) -> None:
+    paths = service.client.get("/openapi.json").json()["paths"]
+    assert {
+        "/v1/schools/{urn}/roster", "/v1/schools/{urn}/registers", "/v1/schools/{urn}/risk",
+        "/v1/pupils/{upn}", "/v1/score", "/v1/model", "/v1/referrals",
+        "/v1/referrals/{referral_id}", "/health", "/ready",
+    } <= set(paths)  # fmt: skip
+    assert paths["/v1/schools/{urn}/risk"]["get"]["description"]
+    assert service.client.get("/docs").status_code == 200
+
+
+def test_a_restart_with_a_new_champion_rescores_stored_lists(service: Service, school, tmp_path):
+    import time
+
+    from tests.serving.conftest import FakeSource
+
+    load_weeks(service, school, range(1, 3))
+    restarted = create_app(make_settings(tmp_path), db=service.db, model_source=FakeSource("2"))
+    with TestClient(restarted) as client:
+        deadline = time.monotonic() + 20
+        while True:
+            body = client.get(f"/v1/schools/{SCHOOL}/risk", headers=service.auth("school")).json()
+            if body["model_version"] == "2" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    assert body["model_version"] == "2"
+    assert {p["model_version"] for p in body["pupils"]} == {"2"}

@@ -1,0 +1,120 @@
+"""Migrations, the ``ews keys`` commands and the model holder."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import pytest
+import typer
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+from typer.testing import CliRunner
+
+from serving.db import Database, downgrade, upgrade
+from serving.models import Base
+from serving.modelstore import LoadedModel, ModelHolder
+from tests.serving.conftest import FakeRiskModel, FakeSource
+
+
+def test_migrations_match_the_models_and_go_down_and_up(db_url: str) -> None:
+    engine = create_engine(db_url)
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
+    downgrade(db_url, "base")
+    assert set(inspect(create_engine(db_url)).get_table_names()) <= {"alembic_version"}
+    upgrade(db_url)
+    tables = set(inspect(create_engine(db_url)).get_table_names())
+    assert {t.name for t in Base.metadata.sorted_tables} <= tables
+    engine.dispose()
+
+
+def test_keys_commands_create_list_and_revoke(tmp_path, monkeypatch) -> None:
+    from serving.cli import register
+
+    monkeypatch.setenv("EWS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("EWS_DATABASE_URL", raising=False)
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    created = runner.invoke(app, ["keys", "create", "--role", "practitioner", "--school", "123456",
+                                  "--school", "654321", "--name", "Sam (charity)"])  # fmt: skip
+    assert created.exit_code == 0, created.output
+    key = re.search(r"ews_\S+", created.output).group(0)
+    refused = runner.invoke(app, ["keys", "create", "--role", "school"])
+    assert refused.exit_code == 2 and "exactly one school" in refused.output
+    listed = runner.invoke(app, ["keys", "list"])
+    assert "practitioner" in listed.output and "123456,654321" in listed.output
+    assert key not in listed.output
+    assert runner.invoke(app, ["keys", "revoke", "1"]).exit_code == 0
+    assert runner.invoke(app, ["keys", "revoke", "99"]).exit_code == 1
+    db = Database(f"sqlite:///{tmp_path / 'ews.db'}")
+    from serving.auth import authenticate
+
+    with db.read_session() as session:
+        assert authenticate(session, key) is None  # revoked
+    db.dispose()
+
+
+class FlakySource(FakeSource):
+    def __init__(self) -> None:
+        super().__init__("1")
+        self.fail = False
+
+    def resolve(self) -> str | None:
+        if self.fail:
+            raise ConnectionError("registry down")
+        return super().resolve()
+
+
+def test_registry_outage_keeps_the_current_model() -> None:
+    source = FlakySource()
+    holder = ModelHolder(source, poll_seconds=0)
+    assert holder.refresh() is True
+    source.fail = True
+    source.version = "2"
+    assert holder.refresh() is False
+    assert holder.current is not None and holder.current.version == "1"
+
+
+def test_background_check_follows_the_alias_while_requests_run() -> None:
+    source = FakeSource("1")
+    swapped = threading.Event()
+    holder = ModelHolder(source, poll_seconds=0.05, on_swap=lambda model: swapped.set())
+    holder.refresh()
+    swapped.clear()
+    holder.start()
+    seen = set()
+    try:
+        source.version = "2"
+        deadline = time.monotonic() + 5
+        while not swapped.is_set() and time.monotonic() < deadline:
+            model = holder.current  # what a request would take: always a whole model
+            assert isinstance(model, LoadedModel) and isinstance(model.model, FakeRiskModel)
+            seen.add(model.version)
+        assert swapped.is_set()
+    finally:
+        holder.stop()
+    assert holder.current.version == "2"
+    assert seen <= {"1", "2"}
+
+
+def test_no_registered_model_is_explained() -> None:
+    holder = ModelHolder(FakeSource(None), poll_seconds=0)
+    assert holder.refresh() is False
+    assert holder.current is None
+    assert "ews train" in holder.reason and "ews promote" in holder.reason
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("../../etc/passwd.csv", "passwd.csv"), ("C:\\Users\\office\\w1.csv", "w1.csv"),
+     ("..", "upload.csv"), ("w1\x00.csv", "w1.csv"), (None, "upload.csv")],
+)  # fmt: skip
+def test_file_names_lose_their_path(name, expected) -> None:
+    from serving.uploads import safe_filename
+
+    assert safe_filename(name) == expected

@@ -1,0 +1,330 @@
+"""Register and roster uploads: validation, atomicity, idempotency, corrections, bad input."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from features.trajectory import build_trajectory
+from serving import store
+from serving.models import Mark, Pupil, Score, Trajectory, Upload
+from serving.pipeline import trajectory_from_bytes
+from tests.serving.conftest import OTHER_SCHOOL, SCHOOL, Service, load_weeks, upload
+
+
+def count(service: Service, table) -> int:
+    with service.db.read_session() as session:
+        return session.scalar(select(func.count()).select_from(table))
+
+
+def test_roster_then_week_is_stored_and_scored(service: Service, school) -> None:
+    response = upload(service, "roster", SCHOOL, school.roster_csv(), "roster.csv")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["added"], body["updated"], body["changed"]) == (30, 0, True)
+
+    response = upload(service, "registers", SCHOOL, school.week_csv(1), "2024-09-02.csv")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["pupils"] == 30
+    assert body["sessions"] == 300
+    assert body["marks_new"] == 300
+    assert body["weeks_covered"] == ["2024-09-02"]
+    assert body["school_weeks_covered"] == [1]
+    assert body["scoring"]["scored"] is True
+    assert body["scoring"]["model_version"] == "1"
+    assert body["scoring"]["as_of"] == "2024-09-06"
+    assert body["report"]["ok"] is True if "ok" in body["report"] else True
+    assert count(service, Mark) == 300
+    assert count(service, Score) == 30
+
+
+def test_same_file_twice_changes_nothing_and_says_so(service: Service, school) -> None:
+    load_weeks(service, school, range(1, 2))
+    again = upload(service, "registers", SCHOOL, school.week_csv(1), "2024-09-02.csv")
+    assert again.status_code == 200
+    body = again.json()
+    assert body["changed"] is False
+    assert body["marks_unchanged"] == 300 and body["marks_new"] == 0
+    assert "changes nothing" in body["message"]
+    assert "upload" in body["message"]  # points at the earlier upload of the same file
+    assert count(service, Mark) == 300
+    roster_again = upload(service, "roster", SCHOOL, school.roster_csv(), "roster.csv")
+    assert roster_again.json()["changed"] is False
+
+
+def test_corrected_week_replaces_exactly_the_marks_it_covers(service: Service, school) -> None:
+    load_weeks(service, school, range(1, 4))
+    corrected = school.week_marks(2)
+    # The office corrects two sessions: an O that was really illness, a present that was absent.
+    target = corrected.index[(corrected["upn"] == school.upns[0])][:2]
+    corrected.loc[target, "mark"] = ["M", "G"]
+    response = upload(
+        service, "registers", SCHOOL, corrected.to_csv(index=False).encode(), "w2-fixed.csv"
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["marks_new"], body["marks_changed"], body["marks_unchanged"]) == (0, 2, 298)
+    assert body["trajectory"] == "rebuilt"
+    with service.db.read_session() as session:
+        stored = pd.DataFrame(
+            session.execute(
+                select(Mark.school_urn, Mark.upn, Mark.date, Mark.session, Mark.code)
+            ).all(),
+            columns=["school_urn", "upn", "date", "session", "code"],
+        )
+        trajectory = trajectory_from_bytes(session.get(Trajectory, (SCHOOL, "2024/25")).payload)
+    assert len(stored) == 900  # nothing outside the file's cells was touched
+    pupil0 = stored[stored["upn"] == school.upns[0]].sort_values(["date", "session"])
+    assert pupil0["code"].tolist()[10:12] == ["M", "G"]
+    stored["date"] = pd.to_datetime(stored["date"])
+    expected = build_trajectory(stored)
+    key = ["upn", "week"]
+    pd.testing.assert_frame_equal(
+        trajectory.sort_values(key).reset_index(drop=True)[expected.columns],
+        expected.sort_values(key).reset_index(drop=True),
+        check_dtype=False,
+    )
+
+
+def test_weeks_appended_one_by_one_equal_the_trajectory_of_all_marks(
+    service: Service, school
+) -> None:
+    load_weeks(service, school, range(1, 5))
+    with service.db.read_session() as session:
+        row = session.get(Trajectory, (SCHOOL, "2024/25"))
+        trajectory = trajectory_from_bytes(row.payload)
+    all_marks = pd.concat([school.week_marks(w) for w in range(1, 5)])
+    all_marks = all_marks.rename(columns={"mark": "code"}).assign(school_urn=SCHOOL)
+    all_marks["date"] = pd.to_datetime(all_marks["date"])
+    expected = build_trajectory(all_marks)
+    assert row.weeks == 4
+    key = ["upn", "week"]
+    pd.testing.assert_frame_equal(
+        trajectory.sort_values(key).reset_index(drop=True)[expected.columns],
+        expected.sort_values(key).reset_index(drop=True),
+        check_dtype=False,
+    )
+
+
+def test_file_with_errors_changes_nothing_and_reports_rows(service: Service, school) -> None:
+    load_weeks(service, school, range(1, 2))
+    bad = school.week_marks(2)
+    bad.loc[5, "mark"] = "QQ"  # unknown code, on file row 7 (header is row 1)
+    bad.loc[8, "session"] = "XX"
+    response = upload(service, "registers", SCHOOL, bad.to_csv(index=False).encode(), "w2.csv")
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert "nothing was stored" in detail["message"]
+    rows = {e["row"] for e in detail["report"]["errors"]}
+    assert {7, 10} <= rows
+    assert count(service, Mark) == 300
+
+
+def test_conflicting_duplicate_sessions_are_rejected(service: Service, school) -> None:
+    load_weeks(service, school, range(1, 1))
+    week = school.week_marks(1)
+    dup = week.iloc[[0]].assign(mark="O" if week.iloc[0]["mark"] != "O" else "/")
+    data = pd.concat([week, dup]).to_csv(index=False).encode()
+    response = upload(service, "registers", SCHOOL, data, "dup.csv")
+    assert response.status_code == 422
+    assert count(service, Mark) == 0
+
+
+def test_register_before_roster_is_refused_with_the_fix(service: Service, school) -> None:
+    response = upload(service, "registers", SCHOOL, school.week_csv(1), "w1.csv")
+    assert response.status_code == 409
+    assert "roster" in response.json()["detail"]["fix"]
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "filename"),
+    [
+        (b"%PDF-1.7 binary", "application/pdf", "register.pdf"),
+        (b"PK\x03\x04 zipped workbook", "text/csv", "register.csv"),
+        (b"upn,date\x00\x00\x01", "text/csv", "register.csv"),
+        (b"upn,date,session,mark\n", "image/png", "register.png"),
+    ],
+)
+def test_not_csv_is_415(service: Service, school, data, content_type, filename) -> None:
+    load_weeks(service, school, range(1, 1))
+    response = service.client.post(
+        f"/v1/schools/{SCHOOL}/registers",
+        files={"file": (filename, io.BytesIO(data), content_type)},
+        headers=service.auth("school"),
+    )
+    assert response.status_code == 415, response.text
+    assert "CSV" in response.json()["detail"]["fix"]
+
+
+def test_empty_file_is_a_clear_422(service: Service, school) -> None:
+    load_weeks(service, school, range(1, 1))
+    response = upload(service, "registers", SCHOOL, b"\r\n\r\n", "empty.csv")
+    assert response.status_code == 422
+    assert "empty" in response.json()["detail"]["message"]
+
+
+def test_windows_1252_and_bom_files_are_read(service: Service, school) -> None:
+    roster = school.roster.copy()
+    roster.loc[0, "surname"] = "Zoë O’Neill"
+    response = upload(
+        service, "roster", SCHOOL, roster.to_csv(index=False).encode("cp1252"), "roster.csv"
+    )
+    assert response.status_code == 200, response.text
+    response = upload(
+        service, "registers", SCHOOL, b"\xef\xbb\xbf" + school.week_csv(1), "2024-09-02.csv"
+    )
+    assert response.status_code == 200, response.text
+    with service.db.read_session() as session:
+        assert session.get(Pupil, (SCHOOL, school.upns[0])).surname == "Zoë O’Neill"
+
+
+def test_raw_csv_body_is_accepted_and_path_parts_of_names_dropped(service: Service, school):
+    load_weeks(service, school, range(1, 1))
+    response = service.client.post(
+        f"/v1/schools/{SCHOOL}/registers",
+        params={"filename": "../../etc/C:\\evil\\2024-09-02.csv"},
+        content=school.week_csv(1),
+        headers={**service.auth("school"), "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["filename"] == "2024-09-02.csv"
+    with service.db.read_session() as session:
+        names = session.scalars(select(Upload.filename)).all()
+    assert all("/" not in n and "\\" not in n for n in names)
+
+
+def test_sql_and_html_in_fields_are_stored_as_text(service: Service, school) -> None:
+    roster = school.roster.copy()
+    roster.loc[0, "forename"] = "Robert'); DROP TABLE pupils;--"
+    roster.loc[1, "surname"] = "<script>alert(1)</script>"
+    roster.loc[2, "forename"] = '=HYPERLINK("http://x")'
+    response = upload(service, "roster", SCHOOL, roster.to_csv(index=False).encode(), "r.csv")
+    assert response.status_code == 200, response.text
+    upload(service, "registers", SCHOOL, school.week_csv(1), "w1.csv")
+    risk = service.client.get(
+        f"/v1/schools/{SCHOOL}/risk?limit=100", headers=service.auth("school")
+    )
+    names = {p["name"] for p in risk.json()["pupils"]}
+    assert "Robert'); DROP TABLE pupils;-- Khan0" in names
+    assert any("<script>" in n for n in names)  # JSON carries it verbatim; pages must escape
+    assert count(service, Pupil) == 30
+    csv_text = service.client.get(
+        f"/v1/schools/{SCHOOL}/risk?format=csv", headers=service.auth("school")
+    ).content.decode("utf-8-sig")
+    assert "'=HYPERLINK" in csv_text  # a spreadsheet will not run it
+    assert ",=HYPERLINK" not in csv_text
+
+
+def test_roster_contradicting_the_stored_one_is_refused_until_confirmed(
+    service: Service, school
+) -> None:
+    load_weeks(service, school, range(1, 1))
+    changed = school.roster.copy()
+    changed.loc[3, "date_of_birth"] = "2010-01-01"
+    changed.loc[4, "year_group"] = 6  # an ordinary update
+    data = changed.to_csv(index=False).encode()
+    response = upload(service, "roster", SCHOOL, data, "roster2.csv")
+    assert response.status_code == 409
+    detail = response.json()["detail"]
+    assert detail["contradictions"][0]["row"] == 5
+    assert detail["contradictions"][0]["column"] == "date_of_birth"
+    with service.db.read_session() as session:
+        assert str(session.get(Pupil, (SCHOOL, school.upns[3])).date_of_birth) != "2010-01-01"
+    confirmed = service.client.post(
+        f"/v1/schools/{SCHOOL}/roster?accept_changes=true",
+        files={"file": ("roster2.csv", io.BytesIO(data), "text/csv")},
+        headers=service.auth("school"),
+    )
+    assert confirmed.status_code == 200
+    assert confirmed.json()["updated"] == 2
+
+
+def test_upload_for_another_school_is_forbidden(service: Service, school) -> None:
+    response = upload(service, "roster", OTHER_SCHOOL, school.roster_csv(), "r.csv")
+    assert response.status_code == 403
+    for role in ("practitioner", "analyst", "admin"):
+        assert (
+            upload(service, "roster", SCHOOL, school.roster_csv(), "r.csv", role).status_code == 403
+        )
+    assert count(service, Pupil) == 0
+
+
+def test_two_uploads_at_the_same_moment_are_applied_one_after_the_other(
+    service: Service, school
+) -> None:
+    load_weeks(service, school, range(1, 2))
+    barrier = threading.Barrier(3)
+    results_list = []
+
+    def send_collect(week: int) -> None:
+        barrier.wait()
+        results_list.append(
+            upload(service, "registers", SCHOOL, school.week_csv(week), f"w{week}.csv")
+        )
+
+    threads = [threading.Thread(target=send_collect, args=(w,)) for w in (2, 3, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status_code for r in results_list] == [200, 200, 200]
+    assert sorted(r.json()["changed"] for r in results_list) == [False, True, True]
+    with service.db.read_session() as session:
+        row = session.get(Trajectory, (SCHOOL, "2024/25"))
+    assert row.weeks == 3
+    assert count(service, Mark) == 900
+
+
+def test_failure_half_way_leaves_nothing_behind(service: Service, school, monkeypatch) -> None:
+    load_weeks(service, school, range(1, 2))
+    before = {t.__name__: count(service, t) for t in (Mark, Score, Upload, Trajectory)}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full while scoring")
+
+    monkeypatch.setattr(store, "rescore_school", broken)
+    # A client that shows the answer the app gives, instead of re-raising the server's error.
+    client = TestClient(service.client.app, raise_server_exceptions=False)
+    response = client.post(
+        f"/v1/schools/{SCHOOL}/registers",
+        files={"file": ("w2.csv", io.BytesIO(school.week_csv(2)), "text/csv")},
+        headers=service.auth("school"),
+    )
+    assert response.status_code == 500
+    assert "nothing was changed" in response.json()["detail"]["message"]
+    after = {t.__name__: count(service, t) for t in (Mark, Score, Upload, Trajectory)}
+    assert after == before
+    with service.db.read_session() as session:
+        assert session.get(Trajectory, (SCHOOL, "2024/25")).weeks == 1
+
+
+def test_malformed_csv_and_wrong_encoding_get_clear_answers(service: Service, school) -> None:
+    load_weeks(service, school, range(1, 1))
+    missing_column = b"upn,date,mark\nY380345619000,2024-09-02,/\n"
+    response = upload(service, "registers", SCHOOL, missing_column, "w1.csv")
+    assert response.status_code == 422
+    report = response.json()["detail"]["report"]
+    assert any("session" in (e["message"] + (e["column"] or "")).lower() for e in report["errors"])
+    utf16 = school.week_csv(1).decode().encode("utf-16")
+    response = upload(service, "registers", SCHOOL, utf16, "w1.csv")
+    assert response.status_code in (415, 422)  # NUL bytes: not a CSV a school can mean
+    assert count(service, Mark) == 0
+
+
+def test_renamed_pupil_shows_at_once_in_the_risk_list(service: Service, school) -> None:
+    load_weeks(service, school, range(1, 3))
+    get = lambda: service.client.get(  # noqa: E731
+        f"/v1/schools/{SCHOOL}/risk", params={"limit": 100}, headers=service.auth("school")
+    ).json()
+    assert "Amira Khan0" in {p["name"] for p in get()["pupils"]}  # rendered, now cached
+    renamed = school.roster.copy()
+    renamed.loc[0, "forename"] = "Amina"
+    upload(service, "roster", SCHOOL, renamed.to_csv(index=False).encode(), "roster.csv")
+    names = {p["name"] for p in get()["pupils"]}
+    assert "Amina Khan0" in names and "Amira Khan0" not in names
