@@ -18,7 +18,9 @@ Counters (sessions, integers):
 ``unresolved``                    ``N`` (reason not yet established)
 ``no_mark``                       ``-`` (a data-quality issue; not counted)
 ``absence_am``, ``absence_pm``    absence by session
+``possible_pm``                   possible sessions in the afternoon
 ``absence_monday/friday``         absence on Mondays / Fridays
+``possible_monday/friday``        possible sessions on Mondays / Fridays
 ``absence_tue_thu``               absence on Tuesdays to Thursdays
 ``spells_started``                absence spells that began this week
 ``longest_run``                   longest absence run (sessions) reached this week, counting
@@ -58,8 +60,11 @@ COUNTER_COLUMNS = [
     "no_mark",
     "absence_am",
     "absence_pm",
+    "possible_pm",
     "absence_monday",
     "absence_friday",
+    "possible_monday",
+    "possible_friday",
     "absence_tue_thu",
     "spells_started",
     "longest_run",
@@ -196,8 +201,11 @@ def build_trajectory(
         "no_mark": lambda: (code_bits & 16) > 0,
         "absence_am": lambda: absent & (pm == 0),
         "absence_pm": lambda: absent & (pm == 1),
+        "possible_pm": lambda: counted & (pm == 1),
         "absence_monday": lambda: absent & (weekday == 0),
         "absence_friday": lambda: absent & (weekday == 4),
+        "possible_monday": lambda: counted & (weekday == 0),
+        "possible_friday": lambda: counted & (weekday == 4),
         "absence_tue_thu": lambda: absent & (weekday >= 1) & (weekday <= 3),
         "spells_started": lambda: spell_start,
     }
@@ -262,15 +270,26 @@ def _school_week_numbers(
     positions = np.arange(len(pairs))
     number = positions - np.maximum.accumulate(np.where(first, positions, 0)) + 1
     if week_offset is not None and not week_offset.empty:
-        year_pos = np.searchsorted(
-            year_values, week_offset["academic_year"].map(_start_year_of).to_numpy(np.int64)
-        )
-        school_pos = np.searchsorted(school_values, week_offset["school_urn"].to_numpy(np.int64))
-        key = year_pos * len(school_values) + school_pos
-        offsets = pd.Series(week_offset["last_week"].to_numpy(np.int64), index=key)
+        year_start = week_offset["academic_year"].map(_start_year_of).to_numpy(np.int64)
+        school = week_offset["school_urn"].to_numpy(np.int64)
+        year_pos, year_known = _positions(year_values, year_start)
+        school_pos, school_known = _positions(school_values, school)
+        # Offsets of schools or years this batch does not hold must not land on a neighbour's
+        # position (searchsorted alone returns the insertion point, not a match).
+        known = year_known & school_known
+        key = (year_pos * len(school_values) + school_pos)[known]
+        offsets = pd.Series(week_offset["last_week"].to_numpy(np.int64)[known], index=key)
         offsets = offsets[~offsets.index.duplicated()]
         number = number + offsets.reindex(pair_school_year).fillna(0).to_numpy(np.int64)
     return number[inverse]
+
+
+def _positions(sorted_values: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of each ``wanted`` value in ``sorted_values``, and whether it is there at all."""
+    pos = np.searchsorted(sorted_values, wanted)
+    clipped = np.minimum(pos, len(sorted_values) - 1)
+    found = (pos < len(sorted_values)) & (sorted_values[clipped] == wanted)
+    return clipped, found
 
 
 def _absence_runs(
@@ -336,13 +355,9 @@ def _carry_per_enrolment(
     """``run_at_week_end`` of each enrolment of this batch, looked up from ``carry``."""
     upn_pos = pd.Index(upn_values).get_indexer(carry["upn"].astype(str))
     year_start = carry["academic_year"].map(_start_year_of).to_numpy(np.int64)
-    year_pos = np.searchsorted(year_values, year_start)
-    school = carry["school_urn"].to_numpy(np.int64)
-    school_pos = np.searchsorted(school_values, school)
-    known = (upn_pos >= 0) & (year_pos < len(year_values)) & (school_pos < len(school_values))
-    known &= (year_values[np.minimum(year_pos, len(year_values) - 1)] == year_start) & (
-        school_values[np.minimum(school_pos, len(school_values) - 1)] == school
-    )
+    year_pos, year_known = _positions(year_values, year_start)
+    school_pos, school_known = _positions(school_values, carry["school_urn"].to_numpy(np.int64))
+    known = (upn_pos >= 0) & year_known & school_known
     keys = ((year_pos * len(school_values) + school_pos) * len(upn_values) + upn_pos)[known]
     runs = carry["run_at_week_end"].to_numpy(np.int64)[known]
     pos = np.clip(np.searchsorted(enrol_values, keys), 0, len(enrol_values) - 1)
@@ -384,13 +399,20 @@ def append_weeks(trajectory: pd.DataFrame, marks: pd.DataFrame) -> pd.DataFrame:
     )
     new_days = _days(marks["date"])
     new_monday = (new_days - (new_days + _EPOCH_WEEKDAY_OFFSET) % 7).astype("datetime64[D]")
-    probe = pd.DataFrame(
-        {
-            "academic_year": [academic_year_label(int(y)) for y in _academic_start_years(new_days)],
-            "school_urn": marks["school_urn"].to_numpy(np.int64),
-            "monday": new_monday.astype("datetime64[ns]"),
-        }
-    ).merge(last, on=["academic_year", "school_urn"], how="left")
+    # Labels for the few distinct years, then looked up per mark.
+    year_idx, start_years = pd.factorize(_academic_start_years(new_days))
+    labels = np.array([academic_year_label(int(y)) for y in start_years], dtype=object)
+    probe = (
+        pd.DataFrame(
+            {
+                "academic_year": labels[year_idx],
+                "school_urn": marks["school_urn"].to_numpy(np.int64),
+                "monday": new_monday.astype("datetime64[ns]"),
+            }
+        )
+        .drop_duplicates()
+        .merge(last, on=["academic_year", "school_urn"], how="left")
+    )
     stale = probe["last_start"].notna() & (probe["monday"] <= probe["last_start"])
     if stale.any():
         raise ValueError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -95,6 +96,79 @@ def test_appending_week_by_week_equals_building_at_once(marks):
     built = build_trajectory(marks[marks["date"].dt.to_period("W-SUN") == mondays[0]])
     for week in mondays[1:]:
         built = append_weeks(built, marks[marks["date"].dt.to_period("W-SUN") == week])
+    pd.testing.assert_frame_equal(
+        full.reset_index(drop=True), built.reset_index(drop=True), check_dtype=False
+    )
+
+
+def test_appending_one_schools_week_numbers_it_within_that_school():
+    # School 100 has three weeks, school 200 one; a second week for school 200 alone is its
+    # week 2, whatever school 100 holds.
+    school_100 = marks_from_days(
+        {"A": {"2024-09-02": ("/", "/"), "2024-09-09": ("/", "/"), "2024-09-16": ("/", "/")}},
+        urn=100,
+    )
+    school_200 = marks_from_days({"B": {"2024-09-02": ("/", "/")}}, urn=200)
+    week_2 = marks_from_days({"B": {"2024-09-09": ("I", "I")}}, urn=200)
+    appended = append_weeks(build_trajectory(pd.concat([school_100, school_200])), week_2)
+    b = appended[appended["school_urn"] == 200].set_index("week")
+    assert list(b.index) == [1, 2]
+    assert b.loc[2, "week_start"] == pd.Timestamp("2024-09-09")
+    assert b.loc[2, "absence"] == 2
+
+
+# Two schools, two academic years (the last fortnight of 2023/24, the first month of 2024/25).
+TERM_DAYS = pd.bdate_range("2024-07-08", "2024-07-19").append(
+    pd.bdate_range("2024-09-02", "2024-09-27")
+)
+TERM_WEEKS = sorted(set(TERM_DAYS.to_period("W-SUN")))
+
+
+@st.composite
+def authority_registers(draw) -> pd.DataFrame:
+    frames = []
+    for urn in (100, 200):
+        # A school may have no marks in some weeks (a closure, or it joined the service late).
+        open_weeks = draw(st.lists(st.sampled_from(TERM_WEEKS), min_size=1, unique=True))
+        days = TERM_DAYS[TERM_DAYS.to_period("W-SUN").isin(open_weeks)]
+        by_pupil = {}
+        for upn in ("A", "B", "C"):  # A and B are in both schools: two enrolments each
+            first = draw(st.integers(0, len(days) - 1))
+            last = draw(st.integers(first + 1, len(days)))
+            by_pupil[upn] = {
+                f"{day:%Y-%m-%d}": (draw(st.sampled_from(CODES)), draw(st.sampled_from(CODES)))
+                for day in days[first:last]
+            }
+        frames.append(marks_from_days(by_pupil, urn=urn))
+    return pd.concat(frames, ignore_index=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(authority_registers(), st.randoms(use_true_random=False))
+def test_appending_batches_of_some_schools_equals_building_at_once(marks, random):
+    """Batches are (school, week) units in any order that keeps each school's weeks in order;
+    consecutive units are sometimes sent together (several schools or weeks in one batch)."""
+    full = build_trajectory(marks)
+    week = marks["date"].dt.to_period("W-SUN")
+    queues = {urn: sorted(week[marks["school_urn"] == urn].unique()) for urn in (100, 200)}
+    batches: list[list[tuple[int, pd.Period]]] = []
+    while any(queues.values()):
+        urn = random.choice([u for u, q in queues.items() if q])
+        unit = (urn, queues[urn].pop(0))
+        if batches and random.random() < 0.3:
+            batches[-1].append(unit)
+        else:
+            batches.append([unit])
+
+    def batch_marks(units):
+        keep = np.zeros(len(marks), dtype=bool)
+        for urn, period in units:
+            keep |= ((marks["school_urn"] == urn) & (week == period)).to_numpy()
+        return marks[keep]
+
+    built = build_trajectory(batch_marks(batches[0]))
+    for units in batches[1:]:
+        built = append_weeks(built, batch_marks(units))
     pd.testing.assert_frame_equal(
         full.reset_index(drop=True), built.reset_index(drop=True), check_dtype=False
     )
