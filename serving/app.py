@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import traceback
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,6 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from serving.db import Database, upgrade
+from serving.errors import log_failure, new_error_id
 from serving.modelstore import LoadedModel, MlflowModelSource, ModelHolder, ModelSource
 from serving.pipeline import ScoringConfig
 from serving.settings import ServingSettings
@@ -62,6 +61,48 @@ class RequestLog:
                 status_code,
                 (time.perf_counter() - started) * 1000,
             )
+
+
+def unexpected_response(exc: BaseException) -> JSONResponse:
+    """Log an unexpected failure without its message (it may quote pupil data: a UPN in a
+    ``KeyError``) and build the 500 answer, whose error id points at the log line."""
+    error_id = new_error_id()
+    log_failure(log, "unexpected error", exc, error_id)
+    return JSONResponse(
+        {"detail": {"message": "internal error; nothing was changed", "error_id": error_id}},
+        status_code=500,
+    )
+
+
+class CatchUnexpected:
+    """Pure ASGI middleware: an exception no handler took becomes a 500 here, logged by
+    :func:`unexpected_response`, and goes no further.
+
+    Starlette's own handler for ``Exception`` answers and then *re-raises*, and uvicorn logs
+    the re-raised exception with its message ("Exception in ASGI application … KeyError:
+    'Y380345619000'"). Nothing is re-raised from here, so nothing reaches uvicorn's log."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            response = unexpected_response(exc)
+            if not started:  # once a response has begun, all we can do is end it
+                await response(scope, receive, send)
 
 
 _UNAVAILABLE_HINTS = (
@@ -125,8 +166,8 @@ def create_app(
     def _rescore_stale(model: LoadedModel) -> None:
         try:
             n = store.rescore_stale(db, model, _scoring(settings))
-        except Exception:
-            log.exception("re-scoring stale schools at start-up failed")
+        except Exception as exc:
+            log_failure(log, "re-scoring stale schools at start-up failed", exc)
             return
         if n:
             log.info("re-scored %d school(s) with model version %s", n, model.version)
@@ -172,7 +213,7 @@ def create_app(
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         """A database that is briefly unavailable (or locked): 503, nothing half-done."""
         if not is_unavailable(exc):
-            return await unexpected(request, exc)
+            return unexpected_response(exc)
         log.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__)
         return JSONResponse(
             {
@@ -185,18 +226,9 @@ def create_app(
             headers={"Retry-After": "5"},
         )
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        """Log the failure without its message (it may quote pupil data) and answer 500."""
-        error_id = uuid.uuid4().hex[:12]
-        frames = "".join(traceback.format_tb(exc.__traceback__))
-        log.error("unexpected %s (error %s)\n%s", type(exc).__name__, error_id, frames)
-        return JSONResponse(
-            {"detail": {"message": "internal error; nothing was changed", "error_id": error_id}},
-            status_code=500,
-        )
-
     for module in (system, schools, risk, scoring, referrals, keys, pages):
         app.include_router(module.router)
+    # Added first, so it sits inside RequestLog: the request line logs the 500 it answers.
+    app.add_middleware(CatchUnexpected)
     app.add_middleware(RequestLog)
     return app

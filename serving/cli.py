@@ -25,21 +25,25 @@ def serve(
 
 def run_server(settings: object, *, host: str, port: int) -> None:
     """Run the app for ``settings`` until interrupted (shared by ``serve`` and ``demo``)."""
+    from serving.app import create_app
+
+    serve_app(create_app(settings), host=host, port=port)  # type: ignore[arg-type]
+
+
+def serve_app(app: object, *, host: str, port: int) -> None:
+    """Serve ``app`` under uvicorn with the service's logging (one place, so the tests of what
+    reaches the log run exactly what ``ews serve`` runs)."""
     import logging
+    import sys
 
     import uvicorn
 
-    from serving.app import create_app
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    import sys
-
     # Request threads hand the GIL over every 0.5 ms instead of 5 ms: short requests waiting
     # behind a busy thread (parsing an upload, scoring) are answered sooner.
     sys.setswitchinterval(0.0005)
-    app = create_app(settings)  # type: ignore[arg-type]
     # uvicorn's access log prints raw paths, which can hold a UPN: the app logs route templates.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")  # type: ignore[arg-type]
 
 
 def _database():  # type: ignore[no-untyped-def]

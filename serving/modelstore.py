@@ -123,8 +123,10 @@ class ModelHolder:
         if self.on_swap is not None:
             try:
                 self.on_swap(loaded)
-            except Exception:
-                log.exception("re-scoring after the model changed failed")
+            except Exception as exc:  # logged without its message: it may quote pupil data
+                from serving.errors import log_failure
+
+                log_failure(log, "re-scoring after the model changed failed", exc)
         return True
 
     def start(self) -> None:
