@@ -26,7 +26,14 @@ Decisions (written down so the service and the docs agree):
   the session column) still fails, on the codes.
 * Dates: ISO ``2024-09-02`` or UK ``02/09/2024`` (also ``2/9/2024``), optionally followed by a
   midnight time as spreadsheets write it (``02/09/2024 00:00``). Slash dates are always
-  day/month/year: a US-style file shows up as weekend and out-of-year errors.
+  day/month/year: a US-style date that cannot be a UK one (``09/25/2024``) is an error saying
+  so; a US-style file whose days are all ≤ 12 shows up as weekend, future-date and
+  mixed-year errors.
+* The academic year: the caller's ``academic_year`` if given, else the one most of the file's
+  dates fall in; marks in any other year are errors. Marks dated after ``today`` (default:
+  the current date) are errors. Marks on an English bank holiday
+  (:func:`features.calendar.bank_holidays`) are a warning per date naming the holiday, except
+  ``#`` (planned closure).
 * Encodings: UTF-8 (with or without a byte-order mark), else Windows-1252; anything else
   (UTF-16, binary, a spreadsheet workbook) is an error saying how to save the file as CSV.
 * Blank lines (and lines of empty cells) are ignored wherever they are. Rows are numbered as a
@@ -52,6 +59,7 @@ indexed by the row of the roster file (index name ``row``), dates datetime64[us]
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import logging
 import os
@@ -79,6 +87,7 @@ from features.validation import (
     check_upns,
     flag_rows,
     shorten,
+    warn_bank_holidays,
     warn_no_mark,
     warn_unresolved,
 )
@@ -633,6 +642,7 @@ class _RegisterOptions:
     academic_year: str | None
     display_codes: Mapping[str, str] | None
     laestab: str | None
+    today: dt.date
 
 
 def _long_frame(
@@ -769,7 +779,9 @@ def _check_session_headers(
         }
     )
     headers["date"] = parse_dates(headers["date_raw"])
-    year = check_dates(headers, report, table.file, options.academic_year, unit="column")
+    year = check_dates(
+        headers, report, table.file, options.academic_year, unit="column", today=options.today
+    )
     repeated = headers["date"].notna() & headers.duplicated(["date", "session"], keep="first")
     flag_rows(
         report,
@@ -801,7 +813,7 @@ def _finish(
     file_urn = _check_school(table, found, options.school_urn, options.laestab, report)
     valid_upn = check_upns(frame, report, file)
     if not dates_checked:
-        academic_year = check_dates(frame, report, file, options.academic_year)
+        academic_year = check_dates(frame, report, file, options.academic_year, today=options.today)
         check_sessions(frame, report, file)
     check_codes(frame, report, file)
     if "minutes_late" in found:
@@ -811,6 +823,7 @@ def _finish(
         check_roster_membership(
             frame, options.roster, report, file, options.roster_filename, valid_upn
         )
+    warn_bank_holidays(frame, report, file)
     warn_unresolved(frame, report, file)
     warn_no_mark(frame, report, file)
 
@@ -863,13 +876,20 @@ def _options(
     academic_year: str | None,
     display_codes: Mapping[str, str] | None,
     laestab: str | None,
+    today: dt.date | None,
 ) -> _RegisterOptions:
     if academic_year is not None:
         from features.calendar import parse_academic_year
 
         parse_academic_year(academic_year)  # a programming error, not the school's: raise
     return _RegisterOptions(
-        school_urn, roster, roster_filename, academic_year, display_codes, laestab
+        school_urn,
+        roster,
+        roster_filename,
+        academic_year,
+        display_codes,
+        laestab,
+        today if today is not None else dt.date.today(),
     )
 
 
@@ -929,6 +949,7 @@ def read_register(
     laestab: str | None = None,
     filename: str | None = None,
     roster_filename: str = "roster",
+    today: dt.date | None = None,
 ) -> RegisterRead:
     """Read a register CSV in either layout (detected from the header) into canonical marks.
 
@@ -937,9 +958,12 @@ def read_register(
     ``academic_year`` (``"2024/25"``) the year all dates must fall in (else: one year, any);
     ``display_codes`` the school's own mark → statutory code mapping; ``laestab`` checked
     against a LAESTAB column; ``filename`` names the file in the report (default: the path's
-    name, or ``upload.csv`` for bytes); ``roster_filename`` names the roster file in the report.
+    name, or ``upload.csv`` for bytes); ``roster_filename`` names the roster file in the report;
+    ``today`` is the date after which a mark is in the future (default: today's date).
     """
-    options = _options(school_urn, roster, roster_filename, academic_year, display_codes, laestab)
+    options = _options(
+        school_urn, roster, roster_filename, academic_year, display_codes, laestab, today
+    )
     report = ValidationReport()
     table = _load_table(source, filename, report)
     if table is None:
@@ -961,9 +985,12 @@ def read_long_register(
     laestab: str | None = None,
     filename: str | None = None,
     roster_filename: str = "roster",
+    today: dt.date | None = None,
 ) -> RegisterRead:
     """Read a long register (one row per pupil-session); arguments as :func:`read_register`."""
-    options = _options(school_urn, roster, roster_filename, academic_year, display_codes, laestab)
+    options = _options(
+        school_urn, roster, roster_filename, academic_year, display_codes, laestab, today
+    )
     report = ValidationReport()
     table = _load_table(source, filename, report)
     if table is None:
@@ -981,10 +1008,13 @@ def read_wide_register(
     laestab: str | None = None,
     filename: str | None = None,
     roster_filename: str = "roster",
+    today: dt.date | None = None,
 ) -> RegisterRead:
     """Read a wide register (one row per pupil, one column per session); arguments as
     :func:`read_register`."""
-    options = _options(school_urn, roster, roster_filename, academic_year, display_codes, laestab)
+    options = _options(
+        school_urn, roster, roster_filename, academic_year, display_codes, laestab, today
+    )
     report = ValidationReport()
     table = _load_table(source, filename, report)
     if table is None:
@@ -1084,6 +1114,7 @@ def read_upload(
     laestab: str | None = None,
     register_filename: str | None = None,
     roster_filename: str | None = None,
+    today: dt.date | None = None,
 ) -> UploadRead:
     """Read a school's upload: a roster and a register checked against it, one report.
 
@@ -1102,6 +1133,7 @@ def read_upload(
         laestab=laestab,
         filename=register_filename,
         roster_filename=roster_file,
+        today=today,
     )
     report = register_read.report
     report.merge(roster_read.report)

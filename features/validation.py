@@ -36,8 +36,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from features.calendar import academic_year_bounds, academic_years_of, week_start
+from features.calendar import (
+    academic_year_bounds,
+    academic_years_of,
+    bank_holiday_names,
+    week_start,
+)
 from features.codes import (
+    CLOSURE_CODE,
     CODE_SET_2024_FROM,
     CODE_TABLE,
     INVALID_CATEGORY_ID,
@@ -397,19 +403,43 @@ def check_upns(frame: pd.DataFrame, report: ValidationReport, file: str) -> np.n
 DATE_FIX = "write dates as YYYY-MM-DD (2024-09-02) or DD/MM/YYYY (02/09/2024)"
 
 
+_US_DATE = r"^\s*(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})"
+
+
+def _unreadable_date_messages(rows: pd.DataFrame) -> list[str]:
+    """ "cannot read…", with a hint where the text reads as a US month/day/year date."""
+    parts = rows["date_raw"].astype("str").str.extract(_US_DATE)
+    month, day = pd.to_numeric(parts["m"]), pd.to_numeric(parts["d"])
+    us_style = (month.between(1, 12) & (day > 12) & (day <= 31)).to_numpy(dtype=bool)
+    plain = "cannot read this as a date (or no such day)"
+    return [
+        (
+            f"cannot read this as a date: dates must be day/month/year, and there is no month "
+            f"{int(d)}; if this is a US date (month/day/year) it is {int(d):02d}/{int(m):02d}/{y}"
+            if us
+            else plain
+        )
+        for us, m, d, y in zip(us_style, month, day, parts["y"], strict=True)
+    ]
+
+
 def check_dates(
     frame: pd.DataFrame,
     report: ValidationReport,
     file: str,
     academic_year: str | None = None,
     unit: str = "row",
+    today: dt.date | None = None,
 ) -> str | None:
-    """Errors for unreadable dates, weekend dates and dates outside the academic year.
+    """Errors for unreadable dates, weekend dates, dates in the future and dates outside the
+    academic year.
 
-    With ``academic_year`` (``"2024/25"``) every date must fall in it; without, all dates must
-    fall in one academic year (the one most rows are in; the others are flagged). ``unit``
-    names what a frame row is in messages (a wide grid's dates are its columns). Returns the
-    academic year of the file (``None`` if no date could be read).
+    With ``academic_year`` (``"2024/25"``) every date must fall in it; without, the file's
+    academic year is inferred from its dates — the one most rows are in — and rows in any other
+    year are errors. Dates after ``today`` (when given) are errors: registers record sessions
+    that have happened. ``unit`` names what a frame row is in messages (a wide grid's dates
+    are its columns). Returns the academic year of the file (``None`` if no date could be
+    read).
     """
     dates = frame["date"]
     unreadable = dates.isna().to_numpy()
@@ -435,7 +465,7 @@ def check_dates(
         unreadable & ~empty,
         "date_column",
         "date_raw",
-        "cannot read this as a date (or no such day)",
+        _unreadable_date_messages,
         DATE_FIX,
     )
     readable = ~unreadable
@@ -454,6 +484,25 @@ def check_dates(
         ],
         "check the date (UK dates are day/month/year) or remove the row",
     )
+    if today is not None:
+        future = readable & (dates > pd.Timestamp(today)).fillna(False).to_numpy(dtype=bool)
+        flag_rows(
+            report,
+            "error",
+            "date_in_future",
+            file,
+            frame,
+            future,
+            "date_column",
+            "date_raw",
+            lambda rows: [
+                f"{long_date(d, weekday=True)} is in the future (today is {long_date(today)}): "
+                "a register records sessions that have taken place"
+                for d in rows["date"]
+            ],
+            "check the date (UK dates are day/month/year: 09/10/2024 is 9 October) and the "
+            "year, or remove the row",
+        )
     if not readable.any():
         return None
     years = pd.Series(pd.NA, index=frame.index, dtype="object")
@@ -514,6 +563,44 @@ def check_sessions(frame: pd.DataFrame, report: ValidationReport, file: str) -> 
         "session_raw",
         "the session must be AM or PM",
         "write AM for the morning register and PM for the afternoon one",
+    )
+
+
+def warn_bank_holidays(frame: pd.DataFrame, report: ValidationReport, file: str) -> None:
+    """Warning per date with marks on an English bank holiday (one per date, at its first row,
+    naming the holiday). ``#`` (planned whole-school closure) is the right mark for such a
+    day and is not flagged."""
+    marked = frame.loc[frame["date"].notna() & (frame["code"] != CLOSURE_CODE)]
+    if marked.empty:
+        return
+    holiday = bank_holiday_names(marked["date"])
+    on_holiday = marked.loc[holiday.notna()].assign(holiday=holiday[holiday.notna()])
+    if on_holiday.empty:
+        return
+    per_date = on_holiday.groupby("date", sort=False).agg(
+        row=("row", "first"),
+        marks=("row", "size"),
+        holiday=("holiday", "first"),
+        date_column=("date_column", "first"),
+        date_raw=("date_raw", "first"),
+    )
+    per_date = per_date.reset_index().sort_values("row")
+    flag_rows(
+        report,
+        "warning",
+        "bank_holiday",
+        file,
+        per_date,
+        np.ones(len(per_date), dtype=bool),
+        "date_column",
+        "date_raw",
+        lambda rows: [
+            f"{long_date(d, weekday=True)} is a bank holiday ({h}), but the file has "
+            f"{_plural(int(n), 'mark')} that day (first at this row)"
+            for d, h, n in zip(rows["date"], rows["holiday"], rows["marks"], strict=True)
+        ],
+        "check the date (UK dates are day/month/year); if the school met that day, nothing "
+        "to do; if it was closed, record # (planned closure) or remove the marks",
     )
 
 

@@ -16,8 +16,9 @@ typical calendar from rules that match most English LAs' published dates:
 * summer starts after Easter, the early-May bank holiday is a closure, half-term is the week of
   the spring bank holiday (last Monday of May), the term ends on the last weekday on or before
   22 July;
-* one-off bank holidays in term time (the Queen's funeral on 19 September 2022, the
-  Coronation on 8 May 2023) are closures;
+* every English bank holiday in term time (:func:`features.calendar.bank_holidays`: the early
+  May bank holiday, a New Year substitute day on 3 January, one-off days such as the Queen's
+  funeral on 19 September 2022 and the Coronation on 8 May 2023) is a closure;
 * INSET (staff training) days make up the difference to exactly 190 pupil days: the first
   days of the autumn term, then the first day of the spring and summer terms.
 """
@@ -29,12 +30,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from features.calendar import academic_year_bounds, parse_academic_year
+from features.calendar import (
+    academic_year_bounds,
+    bank_holidays,
+    easter_sunday,
+    parse_academic_year,
+)
 
 PUPIL_DAYS = 190
 """Schools meet for at least 190 days (380 sessions) a year."""
-
-_ONE_OFF_BANK_HOLIDAYS = (dt.date(2022, 9, 19), dt.date(2023, 5, 8))
 
 
 @dataclass(frozen=True)
@@ -94,21 +98,6 @@ class TermDates:
         return np.searchsorted(starts, days, side="right") - 1
 
 
-def easter_sunday(year: int) -> dt.date:
-    """Easter Sunday (Gregorian calendar; the anonymous algorithm of Meeus/Jones/Butcher)."""
-    a, b, c = year % 19, year // 100, year % 100
-    d, e = b // 4, b % 4
-    f = (b + 8) // 25
-    g = (b - f + 1) // 3
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = c // 4, c % 4
-    ell = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * ell) // 451
-    month = (h + ell - 7 * m + 114) // 31
-    day = (h + ell - 7 * m + 114) % 31 + 1
-    return dt.date(year, month, day)
-
-
 def _weekday_on_or_after(day: dt.date, weekday: int = 0) -> dt.date:
     return day + dt.timedelta(days=(weekday - day.weekday()) % 7)
 
@@ -159,9 +148,9 @@ def default_term_dates(academic_year: str) -> TermDates:
         (summer_start, may_half_term - 3 * day),
         (may_half_term + week, summer_end),
     )
-    bank_holidays = {_weekday_on_or_after(dt.date(end_year, 5, 1))}  # early May
-    bank_holidays |= {d for d in _ONE_OFF_BANK_HOLIDAYS if autumn_start <= d <= summer_end}
-    calendar = TermDates(half_terms, frozenset(bank_holidays))
+    holidays = bank_holidays([start_year, end_year])["date"].dt.date
+    closed = {d for d in holidays if autumn_start <= d <= summer_end}
+    calendar = TermDates(half_terms, frozenset(closed))
 
     surplus = len(calendar.school_days()) - PUPIL_DAYS
     if surplus < 0:
@@ -171,15 +160,13 @@ def default_term_dates(academic_year: str) -> TermDates:
             end = _first_weekday_on_or_after(end + day)
             surplus += 1
         half_terms = (*half_terms[:5], (half_terms[5][0], end))
-        return TermDates(half_terms, frozenset(bank_holidays))
-    inset: set[dt.date] = set()
-    # INSET days: the first days of the autumn term, then the first day of spring and summer.
-    candidates = [*calendar.school_days()[:3].tolist(), spring_start, summer_start]
-    for candidate in candidates:
-        if len(inset) == surplus:
-            break
-        inset.add(candidate)
-    extra = calendar.school_days()[::-1].tolist()  # rare: more than five surplus days
-    while len(inset) < surplus:
-        inset.add(extra.pop(0))
-    return TermDates(half_terms, frozenset(bank_holidays | inset))
+        return TermDates(half_terms, frozenset(closed))
+    # INSET days: the first days of the autumn term, then the first school day of spring and
+    # of summer (after any bank holiday), then — rarely needed — the last days of the year.
+    days = calendar.school_days()
+    spring_first = days[days >= np.datetime64(spring_start)][0]
+    summer_first = days[days >= np.datetime64(summer_start)][0]
+    candidates = [*days[:3].tolist(), spring_first.item(), summer_first.item()]
+    candidates += [d for d in days[::-1].tolist() if d not in candidates]
+    inset = set(candidates[:surplus])
+    return TermDates(half_terms, frozenset(closed | inset))

@@ -20,7 +20,7 @@ from features.simulate.calibration import (
 from features.simulate.config import parse_years
 from features.simulate.model import _budget_in_band
 from features.simulate.population import UpnAllocator
-from features.simulate.terms import TermDates, default_term_dates, easter_sunday
+from features.simulate.terms import TermDates, default_term_dates
 from features.upn import is_valid_upn
 
 
@@ -119,12 +119,6 @@ def test_characteristic_shares_sum_to_one_per_phase_and_year_group():
 
 
 # --- term dates -------------------------------------------------------------------------------
-
-
-def test_easter_sunday_matches_the_calendar():
-    assert easter_sunday(2024) == dt.date(2024, 3, 31)
-    assert easter_sunday(2025) == dt.date(2025, 4, 20)
-    assert easter_sunday(2019) == dt.date(2019, 4, 21)
 
 
 def test_default_calendar_for_2024_25_by_hand():

@@ -147,6 +147,84 @@ def test_file_spanning_two_academic_years_flags_the_minority():
     assert "2024/25 (2 rows), 2023/24 (1 row)" in issue.message
 
 
+def test_a_mark_dated_in_the_future_is_an_error():
+    data = csv(f"{ADA},2024-09-06,AM,/", f"{ADA},2024-09-09,AM,/")
+    marks, report = read_register(data, URN, today=dt.date(2024, 9, 6))
+    assert marks.empty
+    [issue] = report.errors
+    assert issue.kind == "date_in_future"
+    assert where(issue) == (3, "date", "2024-09-09")
+    assert "Monday 9 September 2024 is in the future (today is 6 September 2024)" in issue.message
+    assert "day/month/year" in issue.fix
+
+
+def test_without_an_academic_year_a_file_dated_2031_is_refused():
+    # ews summarise and the service pass no academic year: the default still refuses it.
+    marks, report = read_register(csv(f"{ADA},2031-09-01,AM,/"), URN)
+    assert marks.empty
+    assert report.error_counts == {"date_in_future": 1}
+
+
+def test_wide_register_in_the_future_is_flagged_once_per_column():
+    data = f"upn,2024-09-06 AM,2024-09-09 AM\n{ADA},/,/\n{BEN},/,/\n".encode()
+    _, report = read_register(data, URN, today=dt.date(2024, 9, 6))
+    [issue] = report.errors
+    assert (issue.kind, issue.row, issue.column) == ("date_in_future", 1, "2024-09-09 AM")
+
+
+def test_the_academic_year_is_inferred_and_rows_of_another_year_are_named():
+    data = csv(
+        f"{ADA},2024-09-02,AM,/",
+        f"{ADA},2025-09-01,AM,/",  # next academic year
+        f"{ADA},2024-09-02,PM,/",
+    )
+    _, report = read_register(data, URN, today=dt.date(2026, 1, 1))
+    [issue] = report.errors
+    assert (issue.kind, issue.row, issue.column, issue.value) == (
+        "mixed_academic_years",
+        3,
+        "date",
+        "2025-09-01",
+    )
+    assert "in academic year 2025/26, but most of this file is 2024/25" in issue.message
+    assert report.summary["upload.csv"]["academic_year"] == "2024/25"
+
+
+def test_a_mark_on_a_bank_holiday_is_a_warning_naming_the_holiday():
+    data = csv(
+        f"{ADA},2024-12-24,AM,/",
+        f"{ADA},2024-12-25,AM,/",  # a Wednesday
+        f"{BEN},2024-12-25,AM,I",
+        f"{ADA},2024-12-26,AM,#",  # the right mark for a closure: no warning
+    )
+    marks, report = read_register(data, URN)
+    assert report.ok and len(marks) == 4  # a warning: the school may have met
+    [warning] = report.warnings
+    assert warning.kind == "bank_holiday"
+    assert where(warning) == (3, "date", "2024-12-25")
+    assert "Wednesday 25 December 2024 is a bank holiday (Christmas Day)" in warning.message
+    assert "2 marks that day" in warning.message
+    assert "record # (planned closure)" in warning.fix
+
+
+def test_a_substitute_bank_holiday_in_a_wide_register():
+    data = f"upn,2021-12-24 AM,2021-12-28 AM\n{ADA},/,/\n".encode()
+    _, report = read_register(data, URN)
+    [warning] = report.warnings
+    assert (warning.row, warning.column) == (2, "2021-12-28 AM")
+    assert "Boxing Day (substitute day)" in warning.message
+
+
+def test_a_us_style_date_gets_a_day_month_hint():
+    _, report = read_register(csv(f"{ADA},09/25/2024,AM,/"), URN)
+    [issue] = report.errors
+    assert issue.kind == "date_unreadable"
+    assert "dates must be day/month/year" in issue.message
+    assert "US date (month/day/year) it is 25/09/2024" in issue.message
+    _, report = read_register(csv(f"{ADA},31/02/2024,AM,/"), URN)
+    assert "US date" not in report.errors[0].message  # no such day either way
+
+
 def test_academic_year_boundaries():
     assert academic_year_of(dt.date(2024, 7, 31)) == "2023/24"
     assert academic_year_of(dt.date(2024, 8, 1)) == "2024/25"
