@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from features.validation import ValidationReport
 
 SHORT_PERIOD_DAYS = 20
 """Below this many days with marks, the table warns that persistent-absence figures swing."""
@@ -152,6 +154,15 @@ def format_summary_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _fail(report: ValidationReport, output: OutputFormat) -> NoReturn:
+    """Print a failed validation report (stderr, or JSON on stdout) and exit with code 1."""
+    if output is OutputFormat.json:
+        typer.echo(json.dumps({"validation": report.to_dict()}, indent=2, ensure_ascii=False))
+    else:
+        typer.echo(report.format_text(), err=True)
+    raise typer.Exit(code=1)
+
+
 def summarise(
     register: Annotated[
         Path,
@@ -184,32 +195,48 @@ def summarise(
         str | None,
         typer.Option("--academic-year", help="e.g. 2024/25: every date must fall in it."),
     ] = None,
+    display_codes: Annotated[
+        Path | None,
+        typer.Option(
+            "--display-codes",
+            help="CSV display_code,statutory_code: the school's own MIS codes (e.g. 9,Y).",
+            dir_okay=False,
+            exists=True,
+        ),
+    ] = None,
 ) -> None:
     """Print a school's attendance figures, and each pupil's, in DfE arithmetic.
 
-    A file with errors is not summarised: its report goes to stderr
-    (as JSON on stdout with --format json) and the exit code is 1.
-    Warnings follow the table on stderr.
+    A file with errors (or a --display-codes file with errors) is not summarised: its report
+    goes to stderr (as JSON on stdout with --format json) and the exit code is 1.
+    Warnings, and how many marks the display codes mapped, follow the table on stderr.
     """
-    from features.registers import read_register, read_upload
+    from features.registers import read_display_codes, read_register, read_upload
 
+    mapping: dict[str, str] | None = None
+    if display_codes is not None:
+        mapping, mapping_report = read_display_codes(display_codes)
+        if not mapping_report.ok:
+            _fail(mapping_report, output)
     if roster is not None:
-        marks, _, report = read_upload(register, roster, school_urn, academic_year=academic_year)
+        marks, _, report = read_upload(
+            register, roster, school_urn, academic_year=academic_year, display_codes=mapping
+        )
     else:
-        marks, report = read_register(register, school_urn, academic_year=academic_year)
+        marks, report = read_register(
+            register, school_urn, academic_year=academic_year, display_codes=mapping
+        )
+    if display_codes is not None:
+        report.merge(mapping_report)
     if not report.ok:
-        if output is OutputFormat.json:
-            typer.echo(json.dumps({"validation": report.to_dict()}, indent=2, ensure_ascii=False))
-        else:
-            typer.echo(report.format_text(), err=True)
-        raise typer.Exit(code=1)
+        _fail(report, output)
     summary = attendance_summary(marks)
     if output is OutputFormat.json:
         summary["validation"] = report.to_dict()
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return
     typer.echo(format_summary_table(summary))
-    if report.n_warnings:
+    if report.n_warnings or any(s.get("display_codes_mapped") for s in report.summary.values()):
         typer.echo("", err=True)
         typer.echo(report.format_text(), err=True)
 

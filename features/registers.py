@@ -67,7 +67,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -79,6 +79,7 @@ from features.validation import (
     ValidationReport,
     check_codes,
     check_dates,
+    check_display_codes,
     check_duplicates,
     check_minutes_late,
     check_roster,
@@ -829,6 +830,7 @@ def _finish(
 
     dates = frame["date"].dropna()
     school_urn = options.school_urn if options.school_urn is not None else file_urn
+    used = _display_code_usage(frame, options.display_codes)
     summary = {
         "layout": layout,
         "rows": len(table.body),
@@ -838,6 +840,8 @@ def _finish(
         "last_date": dates.max() if len(dates) else None,
         "academic_year": academic_year,
         "school_urn": school_urn,
+        "display_codes_mapped": sum(u["marks"] for u in used),
+        "display_codes_used": used,
     }
     report.summary[file] = summary
     logger.info(
@@ -867,6 +871,20 @@ def _finish(
     marks = marks.sort_values(["upn", "date", "session"], kind="stable").reset_index(drop=True)
     summary["marks"] = len(marks)
     return marks
+
+
+def _display_code_usage(
+    frame: pd.DataFrame, display_codes: Mapping[str, str] | None
+) -> list[dict[str, Any]]:
+    """How many marks each of the school's display codes stood for (only codes used)."""
+    if not display_codes:
+        return []
+    counts = frame["mark_raw"].str.strip().value_counts(sort=False)
+    counts = counts[counts.index.isin(list(display_codes))].sort_index()
+    return [
+        {"display_code": str(code), "statutory_code": display_codes[code], "marks": int(n)}
+        for code, n in counts.items()
+    ]
 
 
 def _options(
@@ -956,7 +974,8 @@ def read_register(
     ``school_urn`` is the school the upload is for (see the module docstring when ``None``);
     ``roster`` a canonical roster (:func:`read_roster`): every pupil with marks must be on it;
     ``academic_year`` (``"2024/25"``) the year all dates must fall in (else: one year, any);
-    ``display_codes`` the school's own mark → statutory code mapping; ``laestab`` checked
+    ``display_codes`` the school's own mark → statutory code mapping (see
+    :func:`read_display_codes`; the summary counts the marks it mapped); ``laestab`` checked
     against a LAESTAB column; ``filename`` names the file in the report (default: the path's
     name, or ``upload.csv`` for bytes); ``roster_filename`` names the roster file in the report;
     ``today`` is the date after which a mark is in the future (default: today's date).
@@ -1102,6 +1121,69 @@ def read_roster(source: Source, *, filename: str | None = None) -> RosterRead:
     roster.index.name = "row"
     report.summary[file]["pupils"] = len(roster)
     return RosterRead(roster, report)
+
+
+# --- display codes --------------------------------------------------------------------------
+
+DISPLAY_CODE_COLUMNS: Mapping[str, frozenset[str]] = {
+    "display_code": _names(
+        "display_code", "display code", "local code", "school code", "mis code", "shown as"
+    ),
+    "statutory_code": _names(
+        "statutory_code", "statutory code", "dfe code", "code", "statutory mark", "means"
+    ),
+}
+
+
+class DisplayCodesRead(NamedTuple):
+    """A school's display-code mapping (display code → statutory code; empty if the file has
+    any error) and the validation report."""
+
+    display_codes: dict[str, str]
+    report: ValidationReport
+
+
+def read_display_codes(source: Source, *, filename: str | None = None) -> DisplayCodesRead:
+    """Read a school's mapping of local display codes to statutory codes.
+
+    The CSV has the header ``display_code,statutory_code`` (synonyms accepted, as for
+    registers), one row per display code, e.g. ``9,Y`` (SIMS shows ``9`` for the 2006 code
+    ``Y``). Errors, each located by row: an empty cell, a target that is not a statutory code
+    (:data:`features.codes.CODE_TABLE`; ``-`` is a placeholder, not a statutory code), a
+    display code mapped to two different codes. Warnings: the same row twice (kept once), a
+    display code that is itself a statutory code (every such mark will be read as the target).
+    Display codes are matched exactly as written after trimming spaces (``a`` is not ``A``);
+    statutory codes are read in capitals. The mapping is used by :func:`read_register`
+    (argument ``display_codes``) before the Capita One symbols.
+    """
+    report = ValidationReport()
+    table = _load_table(source, filename, report)
+    if table is None:
+        return DisplayCodesRead({}, report)
+    file = table.file
+    found = _match_columns(table, DISPLAY_CODE_COLUMNS, report)
+    if _missing_columns(
+        table, found, ("display_code", "statutory_code"), DISPLAY_CODE_COLUMNS, report
+    ):
+        return DisplayCodesRead({}, report)
+    _warn_ignored(table, set(found.values()), report)
+    body = table.body
+    frame = pd.DataFrame(
+        {
+            "row": body.index.to_numpy(dtype=np.int64),
+            "display_code": body[found["display_code"]].to_numpy(dtype=object),
+            "statutory_code": body[found["statutory_code"]].str.upper().to_numpy(dtype=object),
+            "display_column": table.column_label(found["display_code"]),
+            "statutory_column": table.column_label(found["statutory_code"]),
+        }
+    )
+    check_display_codes(frame, report, file)
+    report.summary[file] = {"layout": "display codes", "rows": len(body), "display_codes": 0}
+    if not report.ok:
+        return DisplayCodesRead({}, report)
+    mapping = dict(zip(frame["display_code"], frame["statutory_code"], strict=True))
+    report.summary[file]["display_codes"] = len(mapping)
+    return DisplayCodesRead(mapping, report)
 
 
 def read_upload(

@@ -246,6 +246,16 @@ class ValidationReport:
             lines.append(
                 "Nothing was loaded from this upload. Fix the errors below and upload it again."
             )
+        for name, figures in self.summary.items():
+            used = figures.get("display_codes_used") if isinstance(figures, dict) else None
+            if used:
+                mapped = ", ".join(
+                    f"{u['display_code']} → {u['statutory_code']} ({u['marks']})" for u in used
+                )
+                lines.append(
+                    f"{name}: {_plural(sum(u['marks'] for u in used), 'mark')} read through "
+                    f"the school's display codes: {mapped}."
+                )
         show_file = len(self.files) > 1
         for title, listed, counts in (
             ("Errors", self._in_file_order(self.errors), self.error_counts),
@@ -964,6 +974,101 @@ def warn_no_mark(frame: pd.DataFrame, report: ValidationReport, file: str) -> No
             for d, s, n in zip(rows["date"], rows["session"], rows["pupils"], strict=True)
         ],
         "complete the register in your MIS and upload the week again",
+    )
+
+
+# --- display codes ----------------------------------------------------------------------------
+
+STATUTORY_CODES = frozenset(code for code in CODE_TABLE if code != NO_MARK_CODE)
+"""Codes a display code may stand for (``-``, "no mark", is an MIS placeholder)."""
+
+
+def check_display_codes(frame: pd.DataFrame, report: ValidationReport, file: str) -> None:
+    """Errors and warnings for a display-code mapping (see
+    :func:`features.registers.read_display_codes`). ``frame`` has ``row, display_code,
+    statutory_code, display_column, statutory_column``."""
+    display, target = frame["display_code"], frame["statutory_code"]
+    for name, column in (
+        ("display_code", "display_column"),
+        ("statutory_code", "statutory_column"),
+    ):
+        flag_rows(
+            report,
+            "error",
+            "value_missing",
+            file,
+            frame,
+            (frame[name] == "").to_numpy(),
+            column,
+            name,
+            f"the {name.replace('_', ' ')} is empty",
+            "give the code your MIS shows and the statutory code it stands for, e.g. 9,Y",
+        )
+    known = target.isin(list(STATUTORY_CODES)).to_numpy()
+    flag_rows(
+        report,
+        "error",
+        "unknown_code",
+        file,
+        frame,
+        ~known & (target != "").to_numpy(),
+        "statutory_column",
+        "statutory_code",
+        lambda rows: [f'"{t}" is not a statutory register code' for t in rows["statutory_code"]],
+        "write the statutory code (DfE code table, e.g. / \\ L I M O G Y1) this display code "
+        "stands for",
+    )
+    given = (display != "").to_numpy()
+    first_row = frame.groupby("display_code", sort=False)["row"].transform("first")
+    first_target = frame.groupby("display_code", sort=False)["statutory_code"].transform("first")
+    later = given & frame.duplicated("display_code", keep="first").to_numpy()
+    conflict = later & (target != first_target).to_numpy()
+    flag_rows(
+        report,
+        "error",
+        "display_code_mapped_twice",
+        file,
+        frame,
+        conflict,
+        "display_column",
+        "display_code",
+        lambda rows: [
+            f'"{d}" is already mapped to "{first_target[i]}" at row {first_row[i]}; '
+            f'here it is mapped to "{t}"'
+            for i, d, t in zip(
+                rows.index, rows["display_code"], rows["statutory_code"], strict=True
+            )
+        ],
+        "keep one row per display code, with the statutory code it stands for",
+    )
+    flag_rows(
+        report,
+        "warning",
+        "duplicate_display_code",
+        file,
+        frame,
+        later & ~conflict,
+        "display_column",
+        "display_code",
+        lambda rows: [f"this row repeats row {first_row[i]}" for i in rows.index],
+        "nothing to do (the mapping is kept once); remove the repeated row",
+    )
+    shadows = display.isin(list(STATUTORY_CODES)) & (display != target) & given
+    flag_rows(
+        report,
+        "warning",
+        "display_code_is_statutory",
+        file,
+        frame,
+        shadows.to_numpy(),
+        "display_column",
+        "display_code",
+        lambda rows: [
+            f'"{d}" is also the statutory code for {CODE_TABLE[d].meaning.lower()}: every '
+            f'"{d}" in your registers will be read as "{t}"'
+            for d, t in zip(rows["display_code"], rows["statutory_code"], strict=True)
+        ],
+        "check this is what your MIS shows; if not, remove the row",
     )
 
 
