@@ -6,6 +6,10 @@ commit — a request hands its record over and waits until the transaction holdi
 committed; records arriving meanwhile share the next transaction. Under concurrent load that is
 one commit for many requests instead of one each, with the same guarantee. The table may hold a
 UPN (it says whose data was touched); the log never does.
+
+A *change* of pupil-level data (an upload, a referral) writes its record with
+:func:`record_in`, in the same transaction as the change: both are committed or neither is, so a
+client told "nothing was changed" after a failed audit write is told the truth.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import insert
+from sqlalchemy.orm import Session
 
 from serving.auth import Principal
 from serving.db import Database
@@ -105,6 +110,26 @@ def _stop(db: Database) -> None:
         writer.stop()
 
 
+def _row(
+    principal: Principal | None,
+    action: str,
+    school_urn: int | None,
+    upn: str | None,
+    records: int,
+    detail: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "at": utcnow(),
+        "key_id": principal.key_id if principal else None,
+        "role": principal.role.value if principal else None,
+        "action": action,
+        "school_urn": school_urn,
+        "upn": upn,
+        "records": records,
+        "detail": detail,
+    }
+
+
 def record(
     db: Database,
     principal: Principal | None,
@@ -115,16 +140,20 @@ def record(
     records: int = 0,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Write one audit record; returns once it is committed."""
-    _writer(db).write(
-        {
-            "at": utcnow(),
-            "key_id": principal.key_id if principal else None,
-            "role": principal.role.value if principal else None,
-            "action": action,
-            "school_urn": school_urn,
-            "upn": upn,
-            "records": records,
-            "detail": detail,
-        }
-    )
+    """Write one audit record in its own transaction; returns once it is committed."""
+    _writer(db).write(_row(principal, action, school_urn, upn, records, detail))
+
+
+def record_in(
+    session: Session,
+    principal: Principal | None,
+    action: str,
+    *,
+    school_urn: int | None = None,
+    upn: str | None = None,
+    records: int = 0,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Add one audit record to ``session``'s transaction (committed with the change it
+    describes, or rolled back with it)."""
+    session.execute(insert(AuditEvent), [_row(principal, action, school_urn, upn, records, detail)])

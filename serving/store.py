@@ -28,6 +28,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from features.schema import FEATURE_SCHEMA_VERSION, ROSTER_COLUMNS
+from serving import audit
+from serving.auth import Principal
 from serving.db import Database
 from serving.models import (
     EnrolmentTotal,
@@ -174,7 +176,7 @@ def apply_roster(
     roster: pd.DataFrame,
     data: bytes,
     filename: str,
-    key_id: int | None,
+    principal: Principal | None,
     accept_changes: bool = False,
     model: LoadedModel | None = None,
     scoring: ScoringConfig | None = None,
@@ -185,7 +187,8 @@ def apply_roster(
     Pupils missing from this roster are kept (they may have left; their marks and history
     stay). A pupil whose date of birth or sex differs from the stored one is a contradiction:
     the whole roster is refused (409) unless ``accept_changes``. Re-scores the school when
-    anything the features use changed. Returns the summary of what changed.
+    anything the features use changed. The audit record is written in the same transaction.
+    Returns the summary of what changed.
     """
     digest = sha256_hex(data)
     records = _roster_records(roster)
@@ -236,7 +239,7 @@ def apply_roster(
             size_bytes=len(data),
             outcome="applied",
             summary={},
-            key_id=key_id,
+            key_id=principal.key_id if principal else None,
         )
         session.add(upload)
         session.flush()
@@ -286,7 +289,31 @@ def apply_roster(
                 session, school_urn, model, scoring or ScoringConfig(), today=today
             )
         upload.summary = summary
+        _audit_upload(session, principal, "roster.upload", school_urn, upload, len(records))
         return {"upload_id": upload.id, **summary}
+
+
+def _audit_upload(
+    session: Session,
+    principal: Principal | None,
+    action: str,
+    school_urn: int,
+    upload: Upload,
+    records: int,
+) -> None:
+    audit.record_in(
+        session,
+        principal,
+        action,
+        school_urn=school_urn,
+        records=records,
+        detail={
+            "upload_id": upload.id,
+            "outcome": upload.outcome,
+            "filename": upload.filename,
+            "sha256": upload.sha256,
+        },
+    )
 
 
 # --- register upload --------------------------------------------------------------------------
@@ -539,7 +566,7 @@ def apply_registers(
     marks: pd.DataFrame,
     data: bytes,
     filename: str,
-    key_id: int | None,
+    principal: Principal | None,
     model: LoadedModel | None,
     scoring: ScoringConfig,
     warnings: int = 0,
@@ -548,7 +575,7 @@ def apply_registers(
     """Store a validated register file (see the module docstring) and re-score the school.
 
     Returns the summary: pupils, sessions, weeks covered, new/changed/unchanged marks and the
-    scoring done (or why not).
+    scoring done (or why not). The audit record is written in the same transaction.
     """
     from features.calendar import academic_year_of
 
@@ -601,7 +628,7 @@ def apply_registers(
             size_bytes=len(data),
             outcome="applied" if summary["changed"] else "unchanged",
             summary={},
-            key_id=key_id,
+            key_id=principal.key_id if principal else None,
         )
         session.add(upload)
         session.flush()
@@ -612,6 +639,9 @@ def apply_registers(
                 + "."
             )
             upload.summary = summary
+            _audit_upload(
+                session, principal, "registers.upload", school_urn, upload, len(file_marks)
+            )
             return {"upload_id": upload.id, **summary}
         school.data_version += 1
         _upsert_marks(session, school_urn, diff.to_write, upload.id)
@@ -638,6 +668,7 @@ def apply_registers(
                 trajectories={academic_year: trajectory},
             )
         upload.summary = summary
+        _audit_upload(session, principal, "registers.upload", school_urn, upload, len(file_marks))
         return {"upload_id": upload.id, **summary}
 
 

@@ -120,10 +120,17 @@ def create_referral(body: ReferralIn, principal: CurrentKey, db: DatabaseDep) ->
         )
         session.add(referral)
         session.flush()
+        # In the same transaction: the referral exists only if its audit record does.
+        audit.record_in(
+            session,
+            principal,
+            "referral.create",
+            school_urn=body.school_urn,
+            upn=body.upn,
+            records=1,
+            detail={"referral_id": referral.id},
+        )
         out = _as_dict(referral)
-    audit.record(
-        db, principal, "referral.create", school_urn=body.school_urn, upn=body.upn, records=1
-    )
     return out
 
 
@@ -226,14 +233,14 @@ def update_referral(
             referral.outcome = body.outcome
         referral.updated_at = utcnow()
         session.flush()
+        audit.record_in(
+            session,
+            principal,
+            "referral.update",
+            school_urn=referral.school_urn,
+            upn=referral.upn,
+            records=1,
+            detail={"referral_id": referral.id, "status": referral.status},
+        )
         out = _as_dict(referral)
-    audit.record(
-        db,
-        principal,
-        "referral.update",
-        school_urn=out["school_urn"],
-        upn=out["upn"],
-        records=1,
-        detail={"status": out["status"]},
-    )
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -92,8 +93,15 @@ def list_schools(principal: CurrentKey, session: SessionDep) -> list[dict[str, A
     return out
 
 
-def _check_upload_scope(principal: Principal, db: Database, urn: int) -> None:
+def _check_upload_scope(principal: Principal, db: Database, urn: int, kind: str) -> None:
     if not principal.may_upload(urn):
+        audit.record(
+            db,
+            principal,
+            f"{kind}.upload",
+            school_urn=urn,
+            detail={"outcome": "forbidden", "status": 403},
+        )
         raise forbidden(
             f"this {principal.role.value} key may not upload for school {urn}: "
             "rosters and registers come from the school's own key"
@@ -110,14 +118,21 @@ def _rejected(exc: store.UploadRejected) -> JSONResponse:
     return JSONResponse({"detail": exc.body}, status_code=exc.status_code)
 
 
-def _empty(filename: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT,
-        detail={
-            "message": f"{filename} is empty; nothing was stored",
-            "fix": "export the file again from your MIS",
-        },
-    )
+_NOT_BLANK = re.compile(rb"\S")
+_BOM = b"\xef\xbb\xbf"
+
+
+def _check_not_empty(data: bytes, filename: str) -> None:
+    """422 for a file of nothing but blanks (and a byte-order mark). The search stops at the
+    first character that is not blank: no copy of a 50 MB upload is made to find out."""
+    if _NOT_BLANK.search(data, len(_BOM) if data.startswith(_BOM) else 0) is None:
+        raise store.UploadRejected(
+            422,
+            {
+                "message": f"{filename} is empty; nothing was stored",
+                "fix": "export the file again from your MIS",
+            },
+        )
 
 
 @router.post("/{urn}/roster")
@@ -133,11 +148,8 @@ async def upload_roster(
     ] = False,
 ) -> Any:
     """Upload the school's roster CSV (pupils on roll); answers with what changed."""
-    await run_in_threadpool(_check_upload_scope, principal, db, urn)
+    await run_in_threadpool(_check_upload_scope, principal, db, urn, "roster")
     received = await read_upload(request, settings.max_upload_bytes)
-    if not received.data.strip():
-        raise _empty(received.filename)
-
     try:
         return await run_in_threadpool(
             roster_upload,
@@ -164,10 +176,8 @@ async def upload_registers(
     settings: SettingsDep,
 ) -> Any:
     """Upload a register CSV (long or wide); answers with the validation report and changes."""
-    await run_in_threadpool(_check_upload_scope, principal, db, urn)
+    await run_in_threadpool(_check_upload_scope, principal, db, urn, "registers")
     received = await read_upload(request, settings.max_upload_bytes)
-    if not received.data.strip():
-        raise _empty(received.filename)
     try:
         return await run_in_threadpool(
             register_upload,
@@ -183,6 +193,39 @@ async def upload_registers(
         return _rejected(exc)
 
 
+def audit_rejection(
+    db: Database,
+    principal: Principal,
+    action: str,
+    urn: int,
+    filename: str,
+    data: bytes,
+    exc: store.UploadRejected,
+) -> None:
+    """Record a refused upload (who tried what, and the answer) before the answer is sent:
+    a 409 about a contradicting roster quotes stored dates of birth, a 422 report quotes the
+    file's values."""
+    report = exc.body.get("report") or {}
+    audit.record(
+        db,
+        principal,
+        action,
+        school_urn=urn,
+        records=int(exc.body.get("total_contradictions") or 0),
+        detail={
+            "outcome": "rejected",
+            "status": exc.status_code,
+            "filename": filename,
+            "sha256": store.sha256_hex(data),
+            "size_bytes": len(data),
+            "errors": int(
+                (report.get("counts") or {}).get("errors", len(report.get("errors", [])))
+            ),
+            "message": exc.body.get("message"),
+        },
+    )
+
+
 def register_upload(
     db: Database,
     principal: Principal,
@@ -193,15 +236,33 @@ def register_upload(
     scoring: ScoringConfig,
     today: dt.date | None = None,
 ) -> dict[str, Any]:
-    """The register upload path, callable without HTTP (``ews demo`` loads data through it).
+    """The register upload path behind ``POST /v1/schools/{urn}/registers``.
 
-    Validates against the stored roster, stores the marks atomically, updates the trajectory
-    and re-scores; raises :class:`serving.store.UploadRejected` for a file that changes nothing
-    because it is wrong."""
+    Validates against the stored roster, stores the marks atomically (with the audit record),
+    updates the trajectory and re-scores; raises :class:`serving.store.UploadRejected` for a
+    file that changes nothing because it is wrong (after auditing the refusal)."""
+    try:
+        return _register_upload(db, principal, urn, data, filename, model, scoring, today)
+    except store.UploadRejected as exc:
+        audit_rejection(db, principal, "registers.upload", urn, filename, data, exc)
+        raise
+
+
+def _register_upload(
+    db: Database,
+    principal: Principal,
+    urn: int,
+    data: bytes,
+    filename: str,
+    model: Any,
+    scoring: ScoringConfig,
+    today: dt.date | None,
+) -> dict[str, Any]:
     from features.registers import read_register
 
     if not principal.may_upload(urn):
         raise store.UploadRejected(403, {"message": f"this key may not upload for school {urn}"})
+    _check_not_empty(data, filename)
     with db.read_session() as session:
         roster = store.roster_frame(session, urn)
     if roster.empty:
@@ -224,7 +285,7 @@ def register_upload(
         marks=marks,
         data=data,
         filename=filename,
-        key_id=principal.key_id,
+        principal=principal,
         model=model,
         scoring=scoring,
         warnings=len(getattr(report, "warnings", []) or []),
@@ -232,14 +293,6 @@ def register_upload(
     )
     if summary.get("trajectory") == "built":  # a school-year's first load: bulk change
         db.analyze(["marks", "scores", "score_runs", "enrolment_totals", "pupils"])
-    audit.record(
-        db,
-        principal,
-        "registers.upload",
-        school_urn=urn,
-        records=summary["sessions"],
-        detail={"upload_id": summary["upload_id"], "changed": summary["changed"]},
-    )
     summary["report"] = report.to_dict()
     return summary
 
@@ -254,11 +307,29 @@ def roster_upload(
     scoring: ScoringConfig,
     accept_changes: bool = False,
 ) -> dict[str, Any]:
-    """The roster upload path without HTTP (for ``ews demo``)."""
+    """The roster upload path behind ``POST /v1/schools/{urn}/roster`` (refusals audited)."""
+    try:
+        return _roster_upload(db, principal, urn, data, filename, model, scoring, accept_changes)
+    except store.UploadRejected as exc:
+        audit_rejection(db, principal, "roster.upload", urn, filename, data, exc)
+        raise
+
+
+def _roster_upload(
+    db: Database,
+    principal: Principal,
+    urn: int,
+    data: bytes,
+    filename: str,
+    model: Any,
+    scoring: ScoringConfig,
+    accept_changes: bool,
+) -> dict[str, Any]:
     from features.registers import read_roster
 
     if not principal.may_upload(urn):
         raise store.UploadRejected(403, {"message": f"this key may not upload for school {urn}"})
+    _check_not_empty(data, filename)
     roster, report = read_roster(data, filename=filename)
     if not report.ok:
         raise store.UploadRejected(
@@ -271,20 +342,12 @@ def roster_upload(
         roster=roster,
         data=data,
         filename=filename,
-        key_id=principal.key_id,
+        principal=principal,
         accept_changes=accept_changes,
         model=model,
         scoring=scoring,
     )
     if summary.get("added"):
         db.analyze(["pupils"])
-    audit.record(
-        db,
-        principal,
-        "roster.upload",
-        school_urn=urn,
-        records=summary["pupils_in_file"],
-        detail={"upload_id": summary["upload_id"], "changed": summary["changed"]},
-    )
     summary["report"] = report.to_dict()
     return summary

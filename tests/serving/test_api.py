@@ -183,7 +183,8 @@ def test_reads_of_pupil_data_are_audited_and_never_logged(service: Service, scho
     bad.loc[0, "mark"] = "ZZ"
     upload(service, "registers", SCHOOL, bad.to_csv(index=False).encode(), "bad.csv")
     actions = [a for a, _, _ in audit_actions(service)]
-    assert actions.count("registers.upload") == 2 and actions.count("roster.upload") == 1
+    # Two weeks applied and the refused file (who tried it is on record too).
+    assert actions.count("registers.upload") == 3 and actions.count("roster.upload") == 1
     assert {"risk_list.read", "risk_list.export", "pupil.read"} <= set(actions)
     assert ("pupil.read", upn) in [(a, u) for a, _, u in audit_actions(service)]
     # Everything the service logs (the test's own HTTP client logs its URLs: not the service).
