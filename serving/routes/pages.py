@@ -44,6 +44,7 @@ templates = Jinja2Templates(
 )
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
+_LOGIN_BODY_LIMIT = 16 * 1024
 
 
 # --- authentication ---------------------------------------------------------------------------
@@ -240,8 +241,19 @@ def login_form(request: Request) -> Any:
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request, db: DatabaseDep) -> Any:
     """Check the pasted key; if valid keep it in an HttpOnly, SameSite=Strict cookie."""
-    # A urlencoded form is parsed by hand: no multipart dependency for one field.
-    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    # A urlencoded form is parsed by hand: no multipart dependency for one field. A key is
+    # ~50 characters: reading stops well past that, so a huge body is never held in memory.
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _LOGIN_BODY_LIMIT:
+            return templates.TemplateResponse(
+                request,
+                "login.html",
+                {"title": "Sign in", "error": "That is far too long to be a key."},
+                status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+            )
+    form = parse_qs(body.decode("utf-8", "replace"))
     key = (form.get("key") or [""])[0].strip()
     principal = None
     if key:

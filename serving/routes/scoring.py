@@ -46,9 +46,25 @@ async def score(
     config = ScoringConfig(
         settings.high_risk_threshold, settings.medium_risk_threshold, settings.emerging_below
     )
-    result = await run_in_threadpool(
-        score_files, files, school_urn, phase, model, config, dt.date.today()
+    # Only the streamed read of the request runs on the event loop; validating, scoring and
+    # the audit write (a database commit) go to the thread pool, so other requests never wait.
+    return await run_in_threadpool(
+        score_and_audit, db, principal, files, school_urn, phase, model, config, dt.date.today()
     )
+
+
+def score_and_audit(
+    db: Any,
+    principal: Any,
+    files: dict[str, Any],
+    school_urn: int,
+    phase: str,
+    model: LoadedModel,
+    config: ScoringConfig,
+    today: dt.date,
+) -> dict[str, Any]:
+    """Score the files, then record who scored how many pupils before the answer goes out."""
+    result = score_files(files, school_urn, phase, model, config, today)
     audit.record(
         db,
         principal,

@@ -7,6 +7,7 @@ import csv
 import io
 import logging
 import sqlite3
+import threading
 
 import pytest
 from fastapi.testclient import TestClient
@@ -267,6 +268,52 @@ def test_stateless_score_stores_nothing(service: Service, school) -> None:
     assert body["model_version"] == "1" and body["week"] == 2 and len(body["pupils"]) == 30
     assert all(p["model_version"] == "1" for p in body["pupils"])
     assert counts() == before
+
+
+def test_stateless_scoring_never_holds_up_other_requests(
+    service: Service, school, monkeypatch
+) -> None:
+    from serving import audit
+
+    writing, release = threading.Event(), threading.Event()
+    real_record = audit.record
+
+    def slow_record(db, principal, action, **kwargs):
+        if action == "score.stateless":  # a slow audit commit (a busy database)
+            writing.set()
+            release.wait(20)
+        return real_record(db, principal, action, **kwargs)
+
+    monkeypatch.setattr(audit, "record", slow_record)
+    answers: dict[str, object] = {}
+
+    def score() -> None:
+        answers["score"] = service.client.post(
+            "/v1/score",
+            params={"school_urn": SCHOOL},
+            files={"registers": ("w1.csv", school.week_csv(1), "text/csv")},
+            headers=service.auth("school"),
+        )
+
+    def health() -> None:
+        answers["health"] = service.client.get("/health")
+
+    scoring = threading.Thread(target=score)
+    scoring.start()
+    try:
+        assert writing.wait(20)
+        checking = threading.Thread(target=health)
+        checking.start()
+        checking.join(5)
+        # /health was answered while the scoring request was still waiting for its commit.
+        answered_meanwhile = not checking.is_alive() and "score" not in answers
+    finally:
+        release.set()
+        scoring.join(30)
+    checking.join(30)
+    assert answered_meanwhile
+    assert answers["health"].status_code == 200
+    assert answers["score"].status_code == 200
 
 
 def test_model_page_for_analysts(service: Service) -> None:

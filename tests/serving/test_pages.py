@@ -88,6 +88,13 @@ def test_login_sets_an_httponly_strict_cookie_and_logout_clears_it(service: Serv
     assert service.client.get("/", follow_redirects=False).headers["location"] == "/login"
 
 
+def test_a_huge_login_form_is_refused_without_reading_it_all(service: Service) -> None:
+    response = service.client.post("/login", data={"key": "ews_" + "x" * 200_000})
+    assert response.status_code == 413
+    assert "too long" in response.text
+    assert COOKIE not in response.cookies
+
+
 def test_pages_without_a_valid_cookie_send_you_to_login(service: Service) -> None:
     for path in ("/", f"/schools/{SCHOOL}", f"/schools/{SCHOOL}/pupils/X", "/schools/1/risk.csv"):
         response = service.client.get(path, follow_redirects=False)

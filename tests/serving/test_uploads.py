@@ -162,11 +162,13 @@ def test_not_csv_is_415(service: Service, school, data, content_type, filename) 
     assert "CSV" in response.json()["detail"]["fix"]
 
 
-def test_empty_file_is_a_clear_422(service: Service, school) -> None:
+@pytest.mark.parametrize("data", [b"", b"\r\n\r\n", b"\xef\xbb\xbf \t\n"])
+def test_empty_file_is_a_clear_422(service: Service, school, data: bytes) -> None:
     load_weeks(service, school, range(1, 1))
-    response = upload(service, "registers", SCHOOL, b"\r\n\r\n", "empty.csv")
-    assert response.status_code == 422
-    assert "empty" in response.json()["detail"]["message"]
+    for kind in ("registers", "roster"):
+        response = upload(service, kind, SCHOOL, data, "empty.csv")
+        assert response.status_code == 422
+        assert response.json()["detail"]["message"] == "empty.csv is empty; nothing was stored"
 
 
 def test_windows_1252_and_bom_files_are_read(service: Service, school) -> None:
