@@ -12,6 +12,10 @@ The fixture week (Mon 2 – Fri 6 September 2024, 2024 code set):
 
 School: possible 28, attendance 19, authorised 2, unauthorised 7 → absence 9/28 = 32.1%;
 3 enrolments with possible sessions, 2 persistent (66.7%), 1 severe (33.3%).
+
+With the roster every pupil is in the DfE cohort (aged 5–15 on 31 August 2024: Cleo, in
+Reception, was born in January 2019 and is 5 — the DfE counts by age), so the figures are the
+same; without it the cohort is unknown and the figures cover all pupils.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ EXPECTED_SCHOOL = {
     "first_date": "2024-09-02",
     "last_date": "2024-09-06",
     "days_with_marks": 5,
+    "cohort": "all",
     "pupils": 4,
     "enrolments": 3,
     "possible_sessions": 28,
@@ -59,7 +64,14 @@ EXPECTED_SCHOOL = {
 }
 
 
-def pupil(upn, possible, attended, authorised, unauthorised, rate, pa, severe):
+WITH_ROSTER = EXPECTED_SCHOOL | {
+    "cohort": "dfe",
+    "second_half_of_summer_term_from": "2025-06-02",  # 26 May 2025 (spring bank holiday) + 7
+    "second_half_of_summer_term_source": "default",  # the register does not reach the summer
+}
+
+
+def pupil(upn, possible, attended, authorised, unauthorised, rate, pa, severe, cohort=None):
     return {
         "upn": upn,
         "possible_sessions": possible,
@@ -69,6 +81,8 @@ def pupil(upn, possible, attended, authorised, unauthorised, rate, pa, severe):
         "absence_rate": rate,
         "persistent_absence": pa,
         "severe_absence": severe,
+        "cohort": cohort,
+        "in_dfe_cohort": None if cohort is None else cohort == "dfe",
     }
 
 
@@ -86,6 +100,7 @@ def test_json_figures_are_the_hand_computed_ones(ews):
     out = json.loads(result.stdout)
     assert out["school"] == pytest.approx(EXPECTED_SCHOOL)
     assert out["pupils"] == EXPECTED_PUPILS
+    assert out["reception"] is None and out["sixth_form"] is None
     assert out["validation"]["ok"] is True
 
 
@@ -96,8 +111,9 @@ def test_wide_register_with_roster_gives_the_same_figures(ews):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert out["school"] == pytest.approx(EXPECTED_SCHOOL)
-    assert out["pupils"] == EXPECTED_PUPILS
+    assert out["school"] == pytest.approx(WITH_ROSTER)
+    assert out["pupils"] == [p | {"cohort": "dfe", "in_dfe_cohort": True} for p in EXPECTED_PUPILS]
+    assert out["reception"] is None and out["sixth_form"] is None
     assert set(out["validation"]["files"]) == {"register_wide.csv", "roster.csv"}
 
 
@@ -106,6 +122,7 @@ def test_table_is_readable_and_ranks_pupils_by_absence(ews):
     assert result.exit_code == 0, result.output
     table = result.stdout
     assert "School URN not given · academic year 2024/25 · 2024-09-02 to 2024-09-06" in table
+    assert "DfE cohort: pupils aged 5–15 on 31 August" in table
     assert "Possible sessions           28" in table
     assert "Absence rate             32.1%" in table
     assert "Persistent absence       66.7%  (2 of 3 pupils" in table
@@ -115,8 +132,8 @@ def test_table_is_readable_and_ranks_pupils_by_absence(ews):
     first = lines.index(next(line for line in lines if line.startswith("UPN"))) + 2
     pupil_lines = lines[first : first + 4]
     assert [line.split()[0] for line in pupil_lines] == [BEN, ADA, CLEO, DEV]
-    assert pupil_lines[0].split() == [BEN, "10", "3", "0", "7", "70.0%", "yes", "yes"]
-    assert pupil_lines[3].split() == [DEV, "0", "0", "0", "0", "—", "no", "no"]
+    assert pupil_lines[0].split() == [BEN, "10", "3", "0", "7", "70.0%", "yes", "yes", "DfE"]
+    assert pupil_lines[3].split() == [DEV, "0", "0", "0", "0", "—", "no", "no", "DfE"]
     assert result.stderr == ""  # no warnings for the clean fixture
 
 
