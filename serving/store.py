@@ -676,10 +676,20 @@ def apply_registers(
 
 
 def _history(session: Session, school_urn: int, academic_year: str) -> pd.DataFrame:
-    """Last year's outcomes (all schools) of the pupils in this school's roster."""
+    """Last year's outcomes of the pupils on this school's roster, at every school.
+
+    A total from *another* school counts only if that school's own record of the pupil has the
+    same date of birth as this school's: a school that really has the pupil (a Year 6 → Year 7
+    transfer) knows it, while a UPN typed onto a roster by mistake — or on purpose — does not
+    hand over another school's figures. This school's own totals need no such check."""
+    from sqlalchemy import and_, or_
+    from sqlalchemy.orm import aliased
+
     from features.calendar import previous_academic_year
 
     previous = previous_academic_year(academic_year)
+    here = aliased(Pupil)
+    there = aliased(Pupil)
     rows = session.execute(
         select(
             EnrolmentTotal.academic_year,
@@ -687,8 +697,21 @@ def _history(session: Session, school_urn: int, academic_year: str) -> pd.DataFr
             EnrolmentTotal.possible_sessions,
             EnrolmentTotal.absence_sessions,
         )
-        .join(Pupil, Pupil.upn == EnrolmentTotal.upn)
-        .where(Pupil.school_urn == school_urn, EnrolmentTotal.academic_year == previous)
+        .join(here, and_(here.upn == EnrolmentTotal.upn, here.school_urn == school_urn))
+        .outerjoin(
+            there,
+            and_(there.upn == EnrolmentTotal.upn, there.school_urn == EnrolmentTotal.school_urn),
+        )
+        .where(
+            EnrolmentTotal.academic_year == previous,
+            or_(
+                EnrolmentTotal.school_urn == school_urn,
+                and_(
+                    here.date_of_birth.is_not(None),
+                    there.date_of_birth == here.date_of_birth,
+                ),
+            ),
+        )
     ).all()
     return pd.DataFrame(rows, columns=["academic_year", "upn", "possible_sessions", "absence"])
 

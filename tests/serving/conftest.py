@@ -135,6 +135,11 @@ class FakeRiskModel:
         out["reason_2"] = np.where(ytd > 0, [f"Absence {r:.0%} so far" for r in ytd], None)
         out["reason_2_domain"] = "year to date"
         out["reason_2_contribution"] = 12 * ytd
+        if "absence_rate_last_year" in frame.columns:  # history, where the store has one
+            last = frame["absence_rate_last_year"].to_numpy(float)
+            out["reason_3"] = [None if r != r else f"Absence {r:.0%} last year" for r in last]
+            out["reason_3_domain"] = "last year"
+            out["reason_3_contribution"] = np.nan_to_num(last)
         return out
 
     def reasons(self, frame: pd.DataFrame, top: int = 3) -> pd.DataFrame:
@@ -175,12 +180,15 @@ class SchoolData:
     def roster_csv(self) -> bytes:
         return self.roster.to_csv(index=False).encode()
 
-    def week_marks(self, week: int, *, absent_every: int = 5) -> pd.DataFrame:
-        """Long-form marks of school week ``week`` (1-based, from 2 Sept 2024).
+    def week_marks(
+        self, week: int, *, absent_every: int = 5, first_monday: dt.date = FIRST_MONDAY
+    ) -> pd.DataFrame:
+        """Long-form marks of school week ``week`` (1-based, from ``first_monday``: 2 Sept 2024
+        unless told).
 
         Pupil i misses sessions more often the higher i is, and pupils in the last fifth
         decline from week 3 on (so risk lists have an order to check)."""
-        monday = FIRST_MONDAY + dt.timedelta(weeks=week - 1)
+        monday = first_monday + dt.timedelta(weeks=week - 1)
         rows = []
         n = len(self.upns)
         for i, upn in enumerate(self.upns):
@@ -202,8 +210,8 @@ class SchoolData:
                     )
         return pd.DataFrame(rows)
 
-    def week_csv(self, week: int) -> bytes:
-        return self.week_marks(week).to_csv(index=False).encode()
+    def week_csv(self, week: int, first_monday: dt.date = FIRST_MONDAY) -> bytes:
+        return self.week_marks(week, first_monday=first_monday).to_csv(index=False).encode()
 
 
 def make_school(urn: int = SCHOOL, n: int = 30) -> SchoolData:
