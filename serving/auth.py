@@ -7,10 +7,11 @@ its first characters as a ``prefix`` so a person can tell keys apart in ``ews ke
 Roles:
 
 ============  =========================================================================
-``school``    its own school: uploads, risk list, pupils, referrals
-``practitioner`` the schools assigned to the key: risk lists, pupils, referrals (caseload)
+``school``    its own school: uploads, risk list, pupils, suggesting referrals
+``practitioner`` the schools assigned to the key: risk lists, pupils, referrals (caseload):
+              accepting, activating and closing them
 ``analyst``   every school (read only) and the model page
-``admin``     keys and schools; no pupil-level data
+``admin``     keys and schools; moving a referral on (no pupil-level data in the answer)
 ============  =========================================================================
 """
 
@@ -70,8 +71,16 @@ class Principal:
         return self.role is Role.SCHOOL and school_urn in self.schools
 
     def may_refer(self, school_urn: int) -> bool:
-        """Schools suggest referrals; practitioners manage them, for their schools only."""
+        """Schools suggest referrals (and add notes); practitioners too, for their schools."""
         return self.role in (Role.SCHOOL, Role.PRACTITIONER) and school_urn in self.schools
+
+    def may_move_referrals(self, school_urn: int) -> bool:
+        """Accepting, activating and closing a referral is the practitioner's decision (for
+        their schools), or an admin's (e.g. closing the caseload of someone who left); never
+        the school's, which suggests."""
+        if self.role is Role.ADMIN:
+            return True
+        return self.role is Role.PRACTITIONER and school_urn in self.schools
 
 
 def hash_key(key: str) -> str:

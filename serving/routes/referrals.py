@@ -197,17 +197,28 @@ def list_referrals(
 def update_referral(
     referral_id: int, body: ReferralPatch, principal: CurrentKey, db: DatabaseDep
 ) -> dict[str, Any]:
-    """Move a referral on (suggested → accepted → active → closed) or add a note."""
+    """Move a referral on (practitioners: suggested → accepted → active → closed) or add a note
+    (the school or the practitioner)."""
     with db.write() as session:
         referral = session.get(Referral, referral_id)
-        if referral is None or not principal.may_refer(referral.school_urn):
+        urn = None if referral is None else referral.school_urn
+        if referral is None or not (principal.may_refer(urn) or principal.may_move_referrals(urn)):
             # Same answer for "absent" and "not yours": ids of other schools stay private.
             if referral is not None and principal.may_read_pupils(referral.school_urn):
                 raise forbidden("this key may read but not change this referral")
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND, detail={"message": f"no referral {referral_id}"}
             )
-        if body.status is not None and body.status != referral.status:
+        moving = body.status is not None and body.status != referral.status
+        if (moving or body.outcome is not None) and not principal.may_move_referrals(urn):
+            raise forbidden(
+                "a school suggests referrals; accepting, activating and closing one (with its "
+                "outcome) is for the practitioner's key"
+            )
+        if body.note is not None and not principal.may_refer(urn):
+            raise forbidden(f"an {principal.role.value} key moves referrals on but adds no notes")
+        if moving:
+            assert body.status is not None
             allowed = TRANSITIONS[referral.status]
             if body.status not in allowed:
                 raise HTTPException(
@@ -243,4 +254,6 @@ def update_referral(
             detail={"referral_id": referral.id, "status": referral.status},
         )
         out = _as_dict(referral)
+    if principal.role is Role.ADMIN:  # admins see no pupil-level data: only what they did
+        return {k: out[k] for k in ("id", "school_urn", "status", "updated_at", "closed_at")}
     return out

@@ -369,6 +369,50 @@ def test_referral_lifecycle_and_caseload(service: Service, school) -> None:
         assert session.scalar(select(func.count()).select_from(Referral)) == 2
 
 
+def test_schools_suggest_referrals_and_practitioners_decide(service: Service, school) -> None:
+    load_weeks(service, school, range(1, 3))
+    made = service.client.post(
+        "/v1/referrals",
+        json={"school_urn": SCHOOL, "upn": school.upns[-1]},
+        headers=service.auth("school"),
+    )
+    rid = made.json()["id"]
+
+    def patch(body, role):
+        return service.client.patch(f"/v1/referrals/{rid}", json=body, headers=service.auth(role))
+
+    def stored_status() -> str:
+        with service.db.read_session() as session:
+            return session.get(Referral, rid).status
+
+    # The school that suggested it may not accept, start or close its own suggestion.
+    for body in (
+        {"status": "accepted"},
+        {"status": "active"},
+        {"status": "closed", "outcome": "resolved by the school"},
+        {"outcome": "resolved by the school"},
+    ):
+        refused = patch(body, "school")
+        assert refused.status_code == 403, body
+        assert "practitioner" in refused.json()["detail"]["message"]
+        assert stored_status() == "suggested"
+    # It may add to the note.
+    noted = patch({"note": "mum called: ill for a week"}, "school")
+    assert noted.status_code == 200 and noted.json()["note"] == "mum called: ill for a week"
+    # The practitioner decides.
+    assert patch({"status": "accepted"}, "practitioner").json()["status"] == "accepted"
+    assert patch({"status": "closed"}, "school").status_code == 403
+    assert patch({"status": "active"}, "practitioner").json()["status"] == "active"
+    # An admin may close it (a practitioner left), and sees no pupil-level data doing so.
+    closed = patch({"status": "closed", "outcome": "caseload closed"}, "admin")
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["status"] == "closed" and "upn" not in closed.json()
+    assert "risk_at_referral" not in closed.json()
+    assert stored_status() == "closed"
+    assert patch({"note": "x"}, "admin").status_code == 403
+    assert patch({"status": "accepted"}, "analyst").status_code == 403  # reads, never changes
+
+
 # --- faults -----------------------------------------------------------------------------------
 
 
