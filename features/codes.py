@@ -209,6 +209,7 @@ LATE_AFTER_CLOSE_CODE = "U"
 UNRESOLVED_CODE = "N"
 NO_MARK_CODE = "-"
 CLOSURE_CODE = "#"
+PROSPECTIVE_CODE = "Z"
 
 CAPITA_ONE_ALIASES: Mapping[str, str] = {
     "<": "C1",

@@ -90,6 +90,7 @@ from features.validation import (
     shorten,
     warn_bank_holidays,
     warn_no_mark,
+    warn_off_roll,
     warn_unresolved,
 )
 
@@ -824,6 +825,7 @@ def _finish(
         check_roster_membership(
             frame, options.roster, report, file, options.roster_filename, valid_upn
         )
+        warn_off_roll(frame, options.roster, report, file)
     warn_bank_holidays(frame, report, file)
     warn_unresolved(frame, report, file)
     warn_no_mark(frame, report, file)

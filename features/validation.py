@@ -50,6 +50,7 @@ from features.codes import (
     LATE_AFTER_CLOSE_CODE,
     LATE_BEFORE_CLOSE_CODE,
     NO_MARK_CODE,
+    PROSPECTIVE_CODE,
     UNRESOLVED_CODE,
     categories,
     code_set_on,
@@ -916,19 +917,27 @@ def check_roster_membership(
         )
 
 
-def warn_unresolved(frame: pd.DataFrame, report: ValidationReport, file: str) -> None:
-    """Warning per pupil-week with ``N`` marks (reason for absence not yet established)."""
-    unresolved = frame.loc[frame["code"] == UNRESOLVED_CODE]
-    if unresolved.empty:
-        return
-    weeks = unresolved.assign(week=week_start(unresolved["date"]))
-    per_week = weeks.groupby(["upn", "week"], sort=False).agg(
+def _per_pupil_week(rows: pd.DataFrame) -> pd.DataFrame:
+    """Marks grouped per pupil and week (Monday): first row, UPN column, first date and
+    session, number of sessions; in file order."""
+    weeks = rows.assign(week=week_start(rows["date"]))
+    grouped = weeks.groupby(["upn", "week"], sort=False).agg(
         row=("row", "first"),
         sessions=("row", "size"),
-        mark_column=("mark_column", "first"),
-        mark_raw=("mark_raw", "first"),
+        upn_column=("upn_column", "first"),
+        first_date=("date", "first"),
+        first_session=("session", "first"),
     )
-    per_week = per_week.reset_index().sort_values("row")
+    return grouped.reset_index().sort_values("row")
+
+
+def warn_unresolved(frame: pd.DataFrame, report: ValidationReport, file: str) -> None:
+    """Warning per pupil-week with ``N`` marks (reason for absence not yet established); the
+    value is the pupil's UPN."""
+    unresolved = frame.loc[(frame["code"] == UNRESOLVED_CODE) & frame["date"].notna()]
+    if unresolved.empty:
+        return
+    per_week = _per_pupil_week(unresolved)
     flag_rows(
         report,
         "warning",
@@ -936,45 +945,126 @@ def warn_unresolved(frame: pd.DataFrame, report: ValidationReport, file: str) ->
         file,
         per_week,
         np.ones(len(per_week), dtype=bool),
-        "mark_column",
-        "mark_raw",
+        "upn_column",
+        "upn",
         lambda rows: [
             f"{_plural(int(n), 'session')} in the week of {long_date(w)} still marked N "
-            "(reason for absence not yet established; first at this row)"
-            for n, w in zip(rows["sessions"], rows["week"], strict=True)
+            f"(reason for absence not yet established; first {long_date(d, weekday=True)} "
+            f"{s}, at this row)"
+            for n, w, d, s in zip(
+                rows["sessions"],
+                rows["week"],
+                rows["first_date"],
+                rows["first_session"],
+                strict=True,
+            )
         ],
         "find out why the pupil was absent and replace N with the right code",
     )
 
 
 def warn_no_mark(frame: pd.DataFrame, report: ValidationReport, file: str) -> None:
-    """Warning per register (date and session) holding ``-`` (no mark recorded) marks."""
+    """Warning per pupil-week holding ``-`` (no mark recorded); the value is the pupil's
+    UPN."""
     missing = frame.loc[(frame["code"] == NO_MARK_CODE) & frame["date"].notna()]
     if missing.empty:
         return
-    per_register = missing.groupby(["date", "session"], sort=False).agg(
-        row=("row", "first"),
-        pupils=("upn", "nunique"),
-        mark_column=("mark_column", "first"),
-        mark_raw=("mark_raw", "first"),
-    )
-    per_register = per_register.reset_index().sort_values("row")
+    per_week = _per_pupil_week(missing)
     flag_rows(
         report,
         "warning",
         "no_mark",
         file,
-        per_register,
-        np.ones(len(per_register), dtype=bool),
-        "mark_column",
-        "mark_raw",
+        per_week,
+        np.ones(len(per_week), dtype=bool),
+        "upn_column",
+        "upn",
         lambda rows: [
-            f'the {s} register of {long_date(d, weekday=True)} has "-" (no mark recorded) for '
-            f"{_plural(int(n), 'pupil')} (first at this row); these sessions are not counted"
-            for d, s, n in zip(rows["date"], rows["session"], rows["pupils"], strict=True)
+            f'{_plural(int(n), "session")} in the week of {long_date(w)} have "-" (no mark '
+            f"recorded; first {long_date(d, weekday=True)} {s}, at this row): these sessions "
+            "are not counted"
+            for n, w, d, s in zip(
+                rows["sessions"],
+                rows["week"],
+                rows["first_date"],
+                rows["first_session"],
+                strict=True,
+            )
         ],
         "complete the register in your MIS and upload the week again",
     )
+
+
+def warn_off_roll(
+    frame: pd.DataFrame, roster: pd.DataFrame, report: ValidationReport, file: str
+) -> None:
+    """Warning per pupil with marks dated before their roster entry date, and per pupil with
+    marks after their leaving date (one issue each, at the first such row). ``Z`` (prospective
+    pupil, not yet on roll) is the right mark before entry and is not flagged."""
+    no_date = pd.Series(pd.NaT, index=roster.index, dtype="datetime64[us]")
+    dates = pd.DataFrame(
+        {
+            "upn": roster["upn"].astype(str).to_numpy(),
+            "entry": pd.to_datetime(roster.get("entry_date", no_date), errors="coerce").to_numpy(),
+            "leaving": pd.to_datetime(
+                roster.get("leaving_date", no_date), errors="coerce"
+            ).to_numpy(),
+        }
+    ).drop_duplicates("upn", keep="last")
+    index = pd.Index(dates["upn"])
+    position = index.get_indexer(frame["upn"].astype(str))
+    on_roster = (position >= 0) & frame["date"].notna().to_numpy()
+    entry = dates["entry"].to_numpy()[np.maximum(position, 0)]
+    leaving = dates["leaving"].to_numpy()[np.maximum(position, 0)]
+    day = frame["date"].to_numpy()
+    counted = on_roster & (frame["code"] != PROSPECTIVE_CODE).to_numpy()
+    for kind, mask, limit, what, fix in (
+        (
+            "mark_before_entry",
+            counted & (day < entry),
+            entry,
+            "before the entry date",
+            "mark Z (prospective pupil, not on roll) for the sessions before the pupil "
+            "joined, or correct the entry date on the roster",
+        ),
+        (
+            "mark_after_leaving",
+            counted & (day > leaving),
+            leaving,
+            "after the leaving date",
+            "remove the marks after the pupil left (or mark them Z), or correct the leaving "
+            "date on the roster",
+        ),
+    ):
+        if not mask.any():
+            continue
+        flagged = frame.loc[mask, ["row", "upn", "date", "date_raw", "date_column"]].assign(
+            limit=limit[mask]
+        )
+        per_pupil = flagged.groupby("upn", sort=False).agg(
+            row=("row", "first"),
+            marks=("row", "size"),
+            date_raw=("date_raw", "first"),
+            date_column=("date_column", "first"),
+            limit=("limit", "first"),
+        )
+        per_pupil = per_pupil.reset_index().sort_values("row")
+        flag_rows(
+            report,
+            "warning",
+            kind,
+            file,
+            per_pupil,
+            np.ones(len(per_pupil), dtype=bool),
+            "date_column",
+            "date_raw",
+            lambda rows, what=what: [
+                f"{u} has {_plural(int(n), 'mark')} dated {what} on the roster "
+                f"({long_date(pd.Timestamp(d))}; first at this row)"
+                for u, n, d in zip(rows["upn"], rows["marks"], rows["limit"], strict=True)
+            ],
+            fix,
+        )
 
 
 # --- display codes ----------------------------------------------------------------------------

@@ -200,7 +200,8 @@ def test_wide_empty_cell_is_no_mark_but_dash_is_kept_with_a_warning():
     assert ada["code"].tolist() == ["/", "-"]
     assert report.warning_counts == {"no_mark": 1}
     warning = report.warnings[0]
-    assert (warning.row, warning.column, warning.value) == (2, "2024-09-03 AM", "-")
+    assert (warning.row, warning.column, warning.value) == (2, "upn", ADA)
+    assert "first Tuesday 3 September 2024 AM" in warning.message
 
 
 def test_extra_columns_are_ignored_with_a_warning():

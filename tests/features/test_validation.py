@@ -335,6 +335,52 @@ def test_unresolved_n_is_counted_per_pupil_week():
         (5, "1 session"),
     ]
     assert "week of 2 September 2024" in found[0].message
+    # The value is the pupil's UPN (not just "N"), in the UPN column.
+    assert [(i.column, i.value) for i in found] == [("upn", ADA), ("upn", ADA), ("upn", BEN)]
+    assert "first Monday 2 September 2024 AM" in found[0].message
+
+
+def roster_with_dates(entry: str, leaving: str = "") -> pd.DataFrame:
+    text = (
+        "upn,forename,surname,date_of_birth,sex,year_group,fsm,sen,eal,ethnicity,entry_date,"
+        f"leaving_date\n{ADA},Ada,Example,2013-05-14,F,7,1,N,0,WBRI,{entry},{leaving}\n"
+    )
+    roster, report = read_roster(text.encode())
+    assert report.ok, report.format_text()
+    return roster
+
+
+def test_marks_before_the_entry_date_are_a_warning_per_pupil():
+    roster = roster_with_dates("2024-09-04")
+    rows = [
+        f"{ADA},2024-09-02,AM,Z",  # Z (not yet on roll): the right mark, not flagged
+        f"{ADA},2024-09-02,PM,Z",
+        f"{ADA},2024-09-03,AM,/",  # before entry: flagged (first of two)
+        f"{ADA},2024-09-03,PM,I",
+        f"{ADA},2024-09-04,AM,/",
+    ]
+    marks, report = read_register(csv(*rows), URN, roster=roster)
+    assert report.ok and len(marks) == 5  # a warning: the data is still loaded
+    [warning] = issues(report, "mark_before_entry", "warning")
+    assert where(warning) == (4, "date", "2024-09-03")
+    assert f"{ADA} has 2 marks dated before the entry date on the roster (4 September 2024" in (
+        warning.message
+    )
+    assert "mark Z (prospective pupil, not on roll)" in warning.fix
+    assert "or correct the entry date" in warning.fix
+
+
+def test_marks_after_the_leaving_date_are_a_warning_per_pupil():
+    roster = roster_with_dates("2020-09-01", "2024-09-03")
+    rows = [f"{ADA},2024-09-0{d},{s},/" for d in (2, 3, 4, 5) for s in ("AM", "PM")]
+    _, report = read_register(csv(*rows), URN, roster=roster)
+    [warning] = issues(report, "mark_after_leaving", "warning")
+    assert where(warning) == (6, "date", "2024-09-04")
+    assert "4 marks dated after the leaving date on the roster (3 September 2024" in (
+        warning.message
+    )
+    assert "correct the leaving date" in warning.fix
+    assert not issues(report, "mark_before_entry", "warning")
 
 
 def test_minutes_late_on_a_mark_that_is_not_late():
