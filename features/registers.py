@@ -54,7 +54,8 @@ Canonical marks: :data:`features.schema.MARK_COLUMNS` plus ``minutes_late`` —
 sorted by ``upn, date, session``. Canonical roster: :data:`features.schema.ROSTER_COLUMNS`,
 indexed by the row of the roster file (index name ``row``), dates datetime64[us]
 (``leaving_date`` NaT when blank), ``year_group``, ``fsm`` and ``eal`` int64, ``sex`` ``M``/``F``,
-``sen`` ``N``/``K``/``E``, ``ethnicity`` str (missing when blank).
+``sen`` ``N``/``K``/``E``, ``ethnicity`` object: text, ``None`` when blank (never the text
+``"nan"``). Text fields longer than the service stores (:mod:`features.limits`) are errors.
 """
 
 from __future__ import annotations
@@ -251,6 +252,7 @@ def empty_roster() -> pd.DataFrame:
         "year_group": "int64",
         "fsm": "int64",
         "eal": "int64",
+        "ethnicity": "object",
     }
     frame = pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, "str")) for c in ROSTER_COLUMNS})
     frame.index.name = "row"
@@ -1114,12 +1116,16 @@ def read_roster(source: Source, *, filename: str | None = None) -> RosterRead:
             "surname": "str",
             "sex": "str",
             "sen": "str",
-            "ethnicity": "str",
             "year_group": "int64",
             "fsm": "int64",
             "eal": "int64",
         }
     )[ROSTER_COLUMNS]
+    # Text, but missing stays missing (None): astype(str) would store the text "nan".
+    ethnicity = parsed["ethnicity"]
+    roster["ethnicity"] = pd.Series(
+        np.where(ethnicity.isna(), None, ethnicity.astype(object)), index=roster.index, dtype=object
+    )
     roster.index.name = "row"
     report.summary[file]["pupils"] = len(roster)
     return RosterRead(roster, report)

@@ -55,6 +55,7 @@ from features.codes import (
     categories,
     code_set_on,
 )
+from features.limits import ROSTER_FIELD_LIMITS
 from features.upn import CHECK_ALPHABET, upn_problem
 
 ISSUE_LIMIT = 50
@@ -1196,12 +1197,13 @@ def check_roster(
     file: str,
     optional: Iterable[str] = ("leaving_date", "ethnicity"),
 ) -> None:
-    """Errors for a roster: invalid or duplicate UPNs, unreadable values, leaving before entry.
+    """Errors for a roster: invalid or duplicate UPNs, unreadable values, values longer than
+    the service stores (:data:`features.limits.ROSTER_FIELD_LIMITS`), leaving before entry.
 
-    ``parsed`` holds the roster columns parsed (NaN/NaT/None where unreadable), ``raw`` the
-    same columns as text, both indexed by spreadsheet row; ``columns`` maps each field to its
-    header in the file. Empty values are errors except in ``optional`` fields (and the names,
-    which only warn).
+        ``parsed`` holds the roster columns parsed (NaN/NaT/None where unreadable), ``raw`` the
+        same columns as text, both indexed by spreadsheet row; ``columns`` maps each field to its
+        header in the file. Empty values are errors except in ``optional`` fields (and the names,
+        which only warn).
     """
     optional = set(optional)
     frame = raw.copy()
@@ -1251,6 +1253,25 @@ def check_roster(
         ],
         "keep one row per pupil",
     )
+    for name, limit in ROSTER_FIELD_LIMITS.items():
+        if name not in columns or name == "upn":  # the UPN rules check its length already
+            continue
+        lengths = raw[name].str.len().to_numpy()
+        flag_rows(
+            report,
+            "error",
+            "value_too_long",
+            file,
+            frame,
+            lengths > limit,
+            f"{name}_column",
+            name,
+            lambda rows, name=name, limit=limit: [
+                f"the {name} has {len(v)} characters; at most {limit} can be stored"
+                for v in rows[name]
+            ],
+            f"shorten the {name} to {limit} characters or fewer",
+        )
     for name in ("forename", "surname"):
         if name in columns:
             flag_rows(

@@ -335,7 +335,10 @@ def test_roster_fixture_reads_into_the_canonical_roster():
     assert by_upn["sen"].tolist() == ["N", "K", "E", "N", "N"]
     assert by_upn.loc[CLEO, "date_of_birth"] == pd.Timestamp("2019-01-19")
     assert by_upn.loc[CLEO, "entry_date"] == pd.Timestamp("2024-09-02")
-    assert pd.isna(by_upn.loc[CLEO, "ethnicity"])
+    # A blank ethnicity stays missing (None, so the service stores NULL), never the text "nan".
+    assert by_upn.loc[CLEO, "ethnicity"] is None
+    assert "nan" not in by_upn["ethnicity"].astype(object).tolist()
+    assert roster.to_dict("records")[2]["ethnicity"] is None
     assert by_upn["leaving_date"].isna().sum() == 4
     assert by_upn.loc["U999900124006", "leaving_date"] == pd.Timestamp("2024-07-19")
     assert roster["year_group"].dtype == np.int64
@@ -360,6 +363,33 @@ def test_roster_without_optional_columns():
         0,
     )
     assert pd.isna(row["leaving_date"])
+
+
+ROSTER_HEADER = "upn,forename,surname,date_of_birth,sex,year_group,fsm,sen,eal,ethnicity,entry_date"
+
+
+def test_roster_values_longer_than_the_service_stores_are_row_errors():
+    from features.limits import ROSTER_FIELD_LIMITS
+
+    long_name = "A" * 150
+    roster, report = read_roster(
+        (
+            f"{ROSTER_HEADER}\n"
+            f"{ADA},{long_name},Example,2013-05-14,F,7,1,N,0,WBRI,2024-09-02\n"
+            f"{BEN},Ben,{'B' * 101},2012-11-30,M,8,0,K,1,{'E' * 41},2023-09-04\n"
+            f"{CLEO},{'C' * 100},{'D' * 100},2019-01-19,F,R,0,E,1,{'F' * 40},2024-09-02\n"
+        ).encode()
+    )
+    assert roster.empty
+    assert ROSTER_FIELD_LIMITS["forename"] == 100 and ROSTER_FIELD_LIMITS["ethnicity"] == 40
+    too_long = [(i.row, i.column, i.message) for i in report.errors]
+    assert too_long == [
+        (2, "forename", "the forename has 150 characters; at most 100 can be stored"),
+        (3, "surname", "the surname has 101 characters; at most 100 can be stored"),
+        (3, "ethnicity", "the ethnicity has 41 characters; at most 40 can be stored"),
+    ]  # row 4 is exactly at the limits
+    assert all(i.kind == "value_too_long" and "shorten" in i.fix for i in report.errors)
+    assert report.errors[0].value.endswith("…")  # the report shortens what it shows
 
 
 def test_read_upload_checks_the_register_against_the_roster():
