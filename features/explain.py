@@ -56,19 +56,23 @@ DOMAINS: tuple[Domain, ...] = (
         ("absence_rate_ytd", "authorised_rate_ytd", "illness_rate_ytd"),
     ),
     Domain(
-        "unauthorised",
-        "Unauthorised absence",
-        ("unauthorised_rate_ytd", "unauthorised_share", "unresolved_sessions"),
+        "unauthorised", "Unauthorised absence", ("unauthorised_rate_ytd", "unresolved_sessions")
     ),
     Domain(
         "spells",
         "Spells of absence",
-        ("spells_ytd", "mean_spell_days_ytd", "longest_spell_days_ytd", "spells_4w"),
+        (
+            "longest_spell_days_ytd",
+            "spells_before_4w",
+            "mean_spell_days_before_4w",
+            "absence_weeks_share_ytd",
+            "absence_weeks_share_8w",
+        ),
     ),
     Domain(
         "day_pattern",
         "Day-of-week pattern",
-        ("monday_absence_share", "friday_absence_share", "pm_absence_share"),
+        ("monday_absence_rate", "friday_absence_rate", "pm_absence_rate"),
     ),
     Domain("lateness", "Lateness", ("late_rate_ytd", "late_after_close_rate_ytd")),
     Domain("off_site", "Approved off-site education", ("aea_share_ytd",)),
@@ -152,29 +156,43 @@ def _plural(count: np.ndarray, singular: str, plural: str) -> np.ndarray:
     return _cat(_int(count), np.where(np.isclose(np.nan_to_num(count), 1.0), singular, plural))
 
 
+def _shown(values: np.ndarray) -> np.ndarray:
+    """Values as whole percentages, the way the text shows them (NaN → -1)."""
+    return np.where(np.isnan(values), -1, np.floor(np.nan_to_num(values) * 100 + 0.5))
+
+
+def _join_list(parts: list[np.ndarray]) -> np.ndarray:
+    """Join the non-empty strings of each row as a list: "a", "a and b", "a, b and c"."""
+    out = np.asarray(parts[0], dtype=str)
+    for i, part in enumerate(parts[1:], start=1):
+        later = np.zeros(len(out), dtype=bool)
+        for rest in parts[i + 1 :]:
+            later |= np.strings.str_len(rest) > 0
+        both = (np.strings.str_len(out) > 0) & (np.strings.str_len(part) > 0)
+        out = _cat(out, np.where(both, np.where(later, ", ", " and "), ""), part)
+    return out
+
+
 def _recent_decline(get: _Get) -> np.ndarray:
-    r4, ytd, since = (
-        get("absence_rate_4w"),
-        get("absence_rate_ytd"),
-        get("weeks_since_full_attendance"),
-    )
-    up = np.floor(r4 * 100 + 0.5) > np.floor(ytd * 100 + 0.5)
+    ytd, since = get("absence_rate_ytd"), get("weeks_since_full_attendance")
+    # The window that rose most above the year so far (the 4-week one when none did).
+    windows = np.stack([get(f"absence_rate_{k}w") for k in (2, 4, 8)], axis=1)
+    rise = np.where(np.isnan(windows), -np.inf, windows - np.nan_to_num(ytd)[:, None])
+    pick = np.where(np.max(rise, axis=1) > 0, np.argmax(rise, axis=1), 1)
+    rate = np.take_along_axis(windows, pick[:, None], axis=1)[:, 0]
+    span = np.array(["2 weeks", "4 weeks", "8 weeks"])[pick]
+    up = _shown(rate) > _shown(ytd)
     text = np.where(
         up,
-        _cat(
-            "Absence ",
-            _pct(r4),
-            " over the last 4 weeks, up from ",
-            _pct(ytd),
-            " for the year so far",
-        ),
-        _cat("Absence ", _pct(r4), " over the last 4 weeks (", _pct(ytd), " for the year so far)"),
+        _cat("Absence ", _pct(rate), " over the last ", span, ", up from ", _pct(ytd)),
+        _cat("Absence ", _pct(rate), " over the last ", span, " (", _pct(ytd)),
     )
+    text = _cat(text, np.where(up, " for the year so far", " for the year so far)"))
     no_full = np.nan_to_num(since) >= 3
     text = np.where(
         no_full, _cat(text, "; no full week in school for ", _int(since), " weeks"), text
     )
-    return np.where(np.isnan(r4), "Absence has risen over recent weeks", text)
+    return np.where(np.isnan(rate) | np.isnan(ytd), None, text)
 
 
 def _absence_so_far(get: _Get) -> np.ndarray:
@@ -192,44 +210,61 @@ def _absence_so_far(get: _Get) -> np.ndarray:
         _int(possible),
         " sessions)",
     )
-    return np.where(np.nan_to_num(illness) > 0, _cat(text, ", illness ", _pct(illness)), text)
+    text = np.where(_shown(illness) > 0, _cat(text, ", illness ", _pct(illness)), text)
+    return np.where(np.isnan(ytd), None, text)
 
 
 def _unauthorised(get: _Get) -> np.ndarray:
     rate, unresolved = get("unauthorised_rate_ytd"), get("unresolved_sessions")
     text = _cat("Unauthorised absence ", _pct(rate), " of sessions so far this year")
-    return np.where(
+    text = np.where(
         np.nan_to_num(unresolved) > 0,
         _cat(text, "; ", _plural(unresolved, " session", " sessions"), " still without a reason"),
         text,
     )
+    return np.where((_shown(rate) > 0) | (np.nan_to_num(unresolved) > 0), text, None)
 
 
 def _spells(get: _Get) -> np.ndarray:
-    spells, recent, longest = get("spells_ytd"), get("spells_4w"), get("longest_spell_days_ytd")
-    return _cat(
+    spells, recent, longest, weeks = (
+        get("spells_ytd"),
+        get("spells_4w"),
+        get("longest_spell_days_ytd"),
+        get("absence_weeks_share_ytd"),
+    )
+    text = _cat(
         _plural(spells, " spell", " separate spells"),
         " of absence this year (",
         _int(recent),
         " in the last 4 weeks), the longest ",
         _days(longest),
     )
+    text = np.where(
+        _shown(weeks) > 0, _cat(text, "; absent in ", _pct(weeks), " of school weeks"), text
+    )
+    return np.where(np.nan_to_num(spells) > 0, text, None)
 
 
 def _day_pattern(get: _Get) -> np.ndarray:
-    monday, friday, pm = (
-        get("monday_absence_share"),
-        get("friday_absence_share"),
-        get("pm_absence_share"),
+    monday, friday, pm, overall = (
+        get("monday_absence_rate"),
+        get("friday_absence_rate"),
+        get("pm_absence_rate"),
+        get("absence_rate_ytd"),
     )
-    return _cat(
-        _pct(monday),
-        " of absences on Mondays and ",
-        _pct(friday),
-        " on Fridays; ",
-        _pct(pm),
-        " in afternoon sessions",
+    # Name the kinds of session missed more often than sessions overall (all when none is).
+    above = np.stack([_shown(v) > _shown(overall) for v in (monday, friday, pm)], axis=1)
+    above = np.where(
+        above.any(axis=1)[:, None], above, _shown(np.stack([monday, friday, pm], 1)) > 0
     )
+    parts = [
+        np.where(above[:, 0], _cat(_pct(monday), " of Mondays"), ""),
+        np.where(above[:, 1], _cat(_pct(friday), " of Fridays"), ""),
+        np.where(above[:, 2], _cat(_pct(pm), " of afternoon sessions"), ""),
+    ]
+    listed = _join_list(parts)
+    text = _cat("Absent on ", listed, " (", _pct(overall), " of all sessions)")
+    return np.where(above.any(axis=1) & ~np.isnan(overall), text, None)
 
 
 def _lateness(get: _Get) -> np.ndarray:
@@ -241,13 +276,16 @@ def _lateness(get: _Get) -> np.ndarray:
     )
     shown_late = np.floor(np.nan_to_num(late) * 100 + 0.5) > 0
     shown_after = np.floor(np.nan_to_num(after) * 100 + 0.5) > 0
-    return np.where(
+    text = np.where(
         shown_late & shown_after, both_text, np.where(shown_after, after_text, before_text)
     )
+    return np.where(shown_late | shown_after, text, None)
 
 
 def _off_site(get: _Get) -> np.ndarray:
-    return _cat("Approved off-site education for ", _pct(get("aea_share_ytd")), " of sessions")
+    aea = get("aea_share_ytd")
+    text = _cat("Approved off-site education for ", _pct(aea), " of sessions")
+    return np.where(_shown(aea) > 0, text, None)
 
 
 def _last_year(get: _Get) -> np.ndarray:
@@ -350,6 +388,17 @@ def reasons(
 
         texts[rows, ranks] = _TEXT[key](get).astype(object)
         domains[rows, ranks] = key
+
+    # A domain whose values say nothing a person could act on (e.g. no spells at all) is not a
+    # reason, whatever its contribution: drop it and move the next reasons up.
+    valid &= np.not_equal(texts, None)
+    pack = np.argsort(~valid, axis=1, kind="stable")
+    texts = np.take_along_axis(texts, pack, axis=1)
+    domains = np.take_along_axis(domains, pack, axis=1)
+    values = np.take_along_axis(values, pack, axis=1)
+    valid = np.take_along_axis(valid, pack, axis=1)
+    texts[~valid] = None
+    domains[~valid] = None
 
     columns: dict[str, np.ndarray] = {}
     for i in range(top):

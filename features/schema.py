@@ -18,7 +18,7 @@ they are kept apart as audit columns for the fairness audit.
 
 from __future__ import annotations
 
-FEATURE_SCHEMA_VERSION = "1"
+FEATURE_SCHEMA_VERSION = "2"
 """Bump when a feature's name, meaning or unit changes: models record the version they used."""
 
 # --- marks ------------------------------------------------------------------------------------
@@ -79,16 +79,21 @@ TREND_FEATURES = [
     "weeks_since_full_attendance",
 ]
 SPELL_FEATURES = [
-    "spells_ytd",
-    "mean_spell_days_ytd",
     "longest_spell_days_ytd",
-    "spells_4w",
+    # Spell counts change in either direction when absence is added (two spells can merge), so
+    # the model reads them only up to 4 weeks before the as-of week: recent weeks enter through
+    # the rates, and more recent absence can never lower a score (see RISES_WITH_ABSENCE).
+    "spells_before_4w",
+    "mean_spell_days_before_4w",
 ]
 PATTERN_FEATURES = [
-    "monday_absence_share",
-    "friday_absence_share",
-    "pm_absence_share",
-    "unauthorised_share",
+    # Rates per possible session of that kind (not shares of absence, which fall when other
+    # absence is added): absent on x% of Mondays, of Fridays, of afternoons.
+    "monday_absence_rate",
+    "friday_absence_rate",
+    "pm_absence_rate",
+    "absence_weeks_share_ytd",  # school weeks with any absence, of weeks on roll so far
+    "absence_weeks_share_8w",
     "unresolved_sessions",  # N marks still unresolved
 ]
 HISTORY_FEATURES = [
@@ -120,7 +125,51 @@ FEATURE_SETS: dict[str, list[str]] = {
 DEFAULT_FEATURE_SET = "attendance"
 
 ALL_FEATURES = FEATURE_SETS["attendance+context"]
-SNAPSHOT_COLUMNS = [*KEY_COLUMNS, *ALL_FEATURES, *LABEL_COLUMNS]
+
+DESCRIPTIVE_COLUMNS = [
+    "spells_ytd",
+    "mean_spell_days_ytd",
+    "spells_4w",
+    "monday_absence_share",
+    "friday_absence_share",
+    "pm_absence_share",
+    "unauthorised_share",
+]
+"""MODELLING.md §2 measures written with the snapshots and used in reasons and baselines, but not
+model inputs: each can fall when a pupil misses more sessions (a share of absence, a spell count
+when two spells merge), which would let more absence lower a score."""
+
+SNAPSHOT_COLUMNS = [*KEY_COLUMNS, *ALL_FEATURES, *DESCRIPTIVE_COLUMNS, *LABEL_COLUMNS]
+
+RISES_WITH_ABSENCE = [
+    "absence_rate_ytd",
+    "authorised_rate_ytd",
+    "unauthorised_rate_ytd",
+    "illness_rate_ytd",
+    "late_after_close_rate_ytd",
+    "absence_rate_2w",
+    "absence_rate_4w",
+    "absence_rate_8w",
+    "absence_change_2w",
+    "absence_change_4w",
+    "absence_change_8w",
+    "absence_slope_8w",
+    "weeks_since_full_attendance",
+    "longest_spell_days_ytd",
+    "monday_absence_rate",
+    "friday_absence_rate",
+    "pm_absence_rate",
+    "absence_weeks_share_ytd",
+    "absence_weeks_share_8w",
+    "unresolved_sessions",
+    "absence_rate_last_year",
+    "pa_last_year",
+]
+"""Features that never fall when an on-time present session in the last two school weeks
+becomes an absence (any code), nor when last year's absence was higher. The model is
+constrained to be non-decreasing in each (LightGBM monotone constraints), and the features it
+reads that are not listed here do not move with recent absence, so more recent absence never
+lowers a score (tests/training/test_behaviour.py checks it through the whole pipeline)."""
 
 AUDIT_COLUMNS = ["sex", "ethnicity"]
 """Used only by the fairness audit, never as model inputs or reasons."""

@@ -11,14 +11,20 @@ Definitions (all rates are per possible session, as the DfE computes them):
   (fewer if the pupil joined later; NaN where there were no possible sessions in the window);
   ``absence_change_kw`` = ``absence_rate_kw`` − ``absence_rate_ytd``.
 * ``absence_slope_8w``: least-squares slope of the weekly absence rate over the last 8 school
-  weeks with possible sessions (rate per week; NaN with fewer than 2 such weeks).
+  weeks with possible sessions (rate per week; NaN with fewer than 3 such weeks, so that more
+  absence in either of the last two weeks can only raise it).
 * ``weeks_since_full_attendance``: school weeks since the last week with possible sessions and
   no absence (*w* itself if there has been none).
-* spells (see :mod:`features.trajectory`): count so far, mean and longest length in days
-  (2 sessions = 1 day), spells begun in the last 4 weeks. A spell still open at *w* counts
-  with its length so far.
-* pattern: Monday, Friday and PM shares of absent sessions, unauthorised share of absence
-  (NaN where there has been no absence); ``unresolved_sessions``: ``N`` marks so far.
+* spells (see :mod:`features.trajectory`): the longest so far in days (2 sessions = 1 day); the
+  number of spells and their mean length up to 4 weeks before *w* (``spells_before_4w``,
+  ``mean_spell_days_before_4w``). A spell still open at *w* counts with its length so far.
+* pattern: absence rates on Mondays, on Fridays and in afternoon sessions (absent sessions of
+  that kind per possible session of that kind); the share of school weeks on roll with any
+  absence, so far and over the last 8 weeks; ``unresolved_sessions``: ``N`` marks so far.
+* descriptive (written, used in reasons and the rate + spells baseline, not model inputs; see
+  :data:`features.schema.DESCRIPTIVE_COLUMNS`): spells so far, their mean length, spells begun
+  in the last 4 weeks; Monday, Friday and PM shares of absent sessions and the unauthorised
+  share of absence (NaN where there has been no absence).
 * history: last academic year's absence rate and PA status over all the pupil's enrolments
   that year; ``on_roll_last_year`` is 1/0, and all three are NaN when the data hold no
   previous year at all (so a model never mistakes "unknown" for "not on roll").
@@ -44,6 +50,7 @@ import pandas as pd
 from features.calendar import previous_academic_year
 from features.schema import (
     ALL_FEATURES,
+    DESCRIPTIVE_COLUMNS,
     KEY_COLUMNS,
     LABEL_COLUMNS,
     PHASE_CODE,
@@ -63,8 +70,11 @@ _DENSE_COUNTERS = [
     "aea",
     "unresolved",
     "absence_pm",
+    "possible_pm",
     "absence_monday",
+    "possible_monday",
     "absence_friday",
+    "possible_friday",
     "spells_started",
 ]
 _C = {name: i for i, name in enumerate(_DENSE_COUNTERS)}
@@ -201,13 +211,16 @@ def snapshot_features(
     every:
         Keep weeks 1, 1 + every, 1 + 2·every, … (ignored when ``weeks`` is given).
     as_of:
-        Keep only the last school week of each school-year whose as-of date (Friday) is on or
-        before this date.
+        Keep only the academic year containing this date, at each school's last school week
+        whose as-of date (its Friday) is on or before it: what was known on that day. Cannot be
+        combined with ``weeks`` or ``every``.
 
     Returns
     -------
     DataFrame with ``SNAPSHOT_COLUMNS`` (float64 features; labels NaN where unknown).
     """
+    if as_of is not None and (weeks is not None or every > 1):
+        raise ValueError("give an as-of date or a choice of weeks (weeks / every), not both")
     if trajectory.empty:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in SNAPSHOT_COLUMNS})
 
@@ -263,10 +276,31 @@ def snapshot_features(
     f["mean_spell_days_ytd"] = np.where(spells > 0, _ratio(absence, spells) / 2, 0.0)
     f["longest_spell_days_ytd"] = longest_so_far / 2
     f["spells_4w"] = window("spells_started", 4)
+    lag4 = np.maximum(weeks_1 - 4, 0)
+    spells_settled = cum[:, lag4, _C["spells_started"]]
+    f["spells_before_4w"] = spells_settled
+    f["mean_spell_days_before_4w"] = np.where(
+        spells_settled > 0, _ratio(cum[:, lag4, _C["absence"]], spells_settled) / 2, 0.0
+    )
     f["monday_absence_share"] = _ratio(ytd("absence_monday"), absence)
     f["friday_absence_share"] = _ratio(ytd("absence_friday"), absence)
     f["pm_absence_share"] = _ratio(ytd("absence_pm"), absence)
     f["unauthorised_share"] = _ratio(ytd("unauthorised"), absence)
+    f["monday_absence_rate"] = _ratio(ytd("absence_monday"), ytd("possible_monday"))
+    f["friday_absence_rate"] = _ratio(ytd("absence_friday"), ytd("possible_friday"))
+    f["pm_absence_rate"] = _ratio(ytd("absence_pm"), ytd("possible_pm"))
+    # Weeks on roll (with possible sessions) and weeks with any absence, cumulated with a
+    # leading zero week like ``cum``.
+    weekly = np.stack([dense[:, :, 0] > 0, dense[:, :, _C["absence"]] > 0], axis=2)
+    weeks_cum = np.concatenate(
+        [np.zeros((n_enrol, 1, 2)), np.cumsum(weekly, axis=1, dtype=np.float64)], axis=1
+    )
+    lag8 = np.maximum(weeks_1 - 8, 0)
+    f["absence_weeks_share_ytd"] = _ratio(weeks_cum[:, 1:, 1], weeks_cum[:, 1:, 0])
+    f["absence_weeks_share_8w"] = _ratio(
+        weeks_cum[:, weeks_1, 1] - weeks_cum[:, lag8, 1],
+        weeks_cum[:, weeks_1, 0] - weeks_cum[:, lag8, 0],
+    )
     f["unresolved_sessions"] = ytd("unresolved")
     f["weeks_into_year"] = np.broadcast_to(weeks_1.astype(float), possible.shape)
 
@@ -312,7 +346,7 @@ def snapshot_features(
         out[column] = labels[column][rows_e]
 
     out["week"] = out["week"].astype(np.int64)
-    for column in ALL_FEATURES:
+    for column in [*ALL_FEATURES, *DESCRIPTIVE_COLUMNS]:
         out[column] = out[column].astype(np.float64)
     return out[SNAPSHOT_COLUMNS]
 
@@ -332,7 +366,7 @@ def _rolling_slope(absence: np.ndarray, possible: np.ndarray, k: int) -> np.ndar
     denominator = n * sxx - sx * sx
     with np.errstate(invalid="ignore", divide="ignore"):
         slope = (n * sxy - sx * sy) / denominator
-    return np.where((n >= 2) & (denominator > 0), slope, np.nan)
+    return np.where((n >= 3) & (denominator > 0), slope, np.nan)
 
 
 def _weeks_since_full(possible: np.ndarray, absence: np.ndarray) -> np.ndarray:
@@ -347,8 +381,12 @@ def _weeks_since_full(possible: np.ndarray, absence: np.ndarray) -> np.ndarray:
 def _as_of_mask(
     enrolments: pd.DataFrame, week_starts: pd.Series, n_weeks: int, as_of: dt.date
 ) -> np.ndarray:
-    """Per enrolment, only the last school week whose Friday is on or before ``as_of``."""
+    """Per enrolment of ``as_of``'s academic year, only the last school week whose Friday is on
+    or before ``as_of`` (nothing for other years)."""
+    from features.calendar import academic_year_of
+
     fridays = week_starts + pd.Timedelta(days=4)
+    fridays = fridays[fridays.index.get_level_values("academic_year") == academic_year_of(as_of)]
     eligible = fridays[fridays <= pd.Timestamp(as_of)].reset_index()
     last = eligible.groupby(["academic_year", "school_urn"], observed=True)["week"].max()
     target = (
@@ -425,8 +463,12 @@ def snapshots_from_directory(
     """Snapshot features for the authority in ``data_dir`` (see :func:`snapshot_features`).
 
     ``years`` limits the rows to those academic years (their previous years are still read,
-    for the history features).
+    for the history features); with ``as_of`` it defaults to that date's academic year.
     """
+    if as_of is not None and years is None:
+        from features.calendar import academic_year_of
+
+        years = [academic_year_of(as_of)]
     schools, pupils, marks = load_authority(data_dir, years)
     trajectory = build_trajectory(marks)
     snapshots = snapshot_features(trajectory, pupils, schools, every=every, as_of=as_of)

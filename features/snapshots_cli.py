@@ -23,7 +23,8 @@ def features(
         str | None,
         typer.Option(
             "--as-of",
-            help="Only the last school week ending on or before this date (YYYY-MM-DD).",
+            help="Features as known on this date (YYYY-MM-DD): its academic year, at the last "
+            "school week ending on or before it. Not with --every.",
         ),
     ] = None,
     every: Annotated[
@@ -48,9 +49,16 @@ def features(
     started = time.perf_counter()
     try:
         snapshots = snapshots_from_directory(data, every=every, as_of=as_of_date, years=year)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if snapshots.empty and as_of_date is not None:
+        typer.echo(
+            f"error: no school week of {data} ends on or before {as_of_date:%d %B %Y} in its "
+            "academic year: choose a date after the first school week",
+            err=True,
+        )
+        raise typer.Exit(2)
     out.parent.mkdir(parents=True, exist_ok=True)
     snapshots.to_parquet(out, index=False)
     elapsed = time.perf_counter() - started

@@ -17,14 +17,20 @@ from features.explain import (
     reasons,
     reasons_as_records,
 )
-from features.schema import ALL_FEATURES, ATTENDANCE_FEATURES, CONTEXT_FEATURES
+from features.schema import (
+    ALL_FEATURES,
+    ATTENDANCE_FEATURES,
+    CONTEXT_FEATURES,
+    DESCRIPTIVE_COLUMNS,
+)
 
 FEATURES = list(ALL_FEATURES)
 
 
 def pupil(**values: float) -> pd.DataFrame:
-    """One pupil's feature row: everything 0 unless given."""
-    row = dict.fromkeys(FEATURES, 0.0) | values
+    """One pupil's snapshot row (features and descriptive columns): 0 unless given, and one
+    spell so far so that the spells domain has something to say."""
+    row = dict.fromkeys([*FEATURES, *DESCRIPTIVE_COLUMNS], 0.0) | {"spells_ytd": 1.0} | values
     return pd.DataFrame([row])
 
 
@@ -49,7 +55,7 @@ def test_a_feature_without_a_domain_is_refused() -> None:
 
 def test_domain_contributions_sum_their_features() -> None:
     contrib = contributions_for(
-        absence_rate_4w=0.3, absence_change_4w=0.2, spells_ytd=-0.1, fsm=2.0
+        absence_rate_4w=0.3, absence_change_4w=0.2, longest_spell_days_ytd=-0.1, fsm=2.0
     )
     by_domain = domain_contributions(contrib, FEATURES).iloc[0]
     assert by_domain["recent_decline"] == pytest.approx(0.5)
@@ -86,8 +92,14 @@ def test_recent_decline_reads_like_the_design_example() -> None:
         ),
         (
             "spells",
-            {"spells_ytd": 6, "spells_4w": 2, "longest_spell_days_ytd": 1.5},
-            "6 separate spells of absence this year (2 in the last 4 weeks), the longest 1.5 days",
+            {
+                "spells_ytd": 6,
+                "spells_4w": 2,
+                "longest_spell_days_ytd": 1.5,
+                "absence_weeks_share_ytd": 0.6,
+            },
+            "6 separate spells of absence this year (2 in the last 4 weeks), the longest "
+            "1.5 days; absent in 60% of school weeks",
         ),
         (
             "spells",
@@ -96,8 +108,34 @@ def test_recent_decline_reads_like_the_design_example() -> None:
         ),
         (
             "day_pattern",
-            {"monday_absence_share": 0.4, "friday_absence_share": 0.35, "pm_absence_share": 0.5},
-            "40% of absences on Mondays and 35% on Fridays; 50% in afternoon sessions",
+            {
+                "monday_absence_rate": 0.3,
+                "friday_absence_rate": 0.25,
+                "pm_absence_rate": 0.05,
+                "absence_rate_ytd": 0.08,
+            },
+            "Absent on 30% of Mondays and 25% of Fridays (8% of all sessions)",
+        ),
+        (
+            "day_pattern",
+            {
+                "monday_absence_rate": 0.1,
+                "friday_absence_rate": 0.2,
+                "pm_absence_rate": 0.15,
+                "absence_rate_ytd": 0.08,
+            },
+            "Absent on 10% of Mondays, 20% of Fridays and 15% of afternoon sessions "
+            "(8% of all sessions)",
+        ),
+        (
+            "recent_decline",
+            {
+                "absence_rate_2w": 0.3,
+                "absence_rate_4w": 0.2,
+                "absence_rate_8w": 0.1,
+                "absence_rate_ytd": 0.06,
+            },
+            "Absence 30% over the last 2 weeks, up from 6% for the year so far",
         ),
         (
             "lateness",
@@ -135,12 +173,37 @@ def test_reason_text_carries_the_pupils_values(domain: str, values: dict, expect
     assert describe(pupil(**values), domain)[0] == expected
 
 
+@pytest.mark.parametrize(
+    ("domain", "values"),
+    [
+        ("spells", {"spells_ytd": 0}),
+        ("day_pattern", {"monday_absence_rate": 0.0, "pm_absence_rate": 0.0}),
+        ("lateness", {"late_rate_ytd": 0.0, "late_after_close_rate_ytd": 0.0}),
+        ("off_site", {"aea_share_ytd": 0.0}),
+        ("unauthorised", {"unauthorised_rate_ytd": 0.0, "unresolved_sessions": 0}),
+        ("recent_decline", {"absence_rate_4w": np.nan, "absence_rate_2w": np.nan}),
+    ],
+)
+def test_a_domain_with_nothing_to_say_is_no_reason(domain: str, values: dict) -> None:
+    """No "0 spells", no "unknown": the next reason moves up instead."""
+    assert describe(pupil(**values), domain)[0] is None
+    feature = next(d.features[0] for d in DOMAINS if d.key == domain)
+    contrib = contributions_for(**{feature: 0.9, "absence_rate_ytd": 0.2})
+    frame = pupil(**values, absence_rate_ytd=0.1, possible_sessions_ytd=100)
+    out = reasons(frame, contrib, FEATURES)
+    assert out.loc[0, "reason_1_domain"] == "absence_so_far"
+    assert out.loc[0, "reason_1_contribution"] == pytest.approx(0.2)
+    assert out.loc[0, "reason_2"] is None
+
+
 def test_top_reasons_are_the_largest_positive_domains_in_order() -> None:
-    frame = pd.concat([pupil(), pupil()], ignore_index=True)
+    frame = pd.concat([pupil(late_rate_ytd=0.1), pupil()], ignore_index=True)
     contrib = np.vstack(
         [
-            contributions_for(spells_ytd=0.2, absence_rate_last_year=0.9, late_rate_ytd=0.4),
-            contributions_for(spells_ytd=-0.5, absence_rate_ytd=-1.0),
+            contributions_for(
+                longest_spell_days_ytd=0.2, absence_rate_last_year=0.9, late_rate_ytd=0.4
+            ),
+            contributions_for(longest_spell_days_ytd=-0.5, absence_rate_ytd=-1.0),
         ]
     )
     out = reasons(frame, contrib, FEATURES, top=3)
@@ -154,7 +217,9 @@ def test_top_reasons_are_the_largest_positive_domains_in_order() -> None:
 
 
 def test_tiny_contributions_are_not_reasons() -> None:
-    out = reasons(pupil(), contributions_for(late_rate_ytd=0.01, spells_ytd=0.3), FEATURES)
+    out = reasons(
+        pupil(), contributions_for(late_rate_ytd=0.01, longest_spell_days_ytd=0.3), FEATURES
+    )
     assert out.loc[0, "reason_1_domain"] == "spells"
     assert out.loc[0, "reason_2"] is None
 
@@ -165,7 +230,7 @@ def test_context_and_protected_features_are_never_reasons() -> None:
     contrib = np.zeros((1, len(names)))
     for name in ("fsm", "sen_provision", "eal", "sex", "ethnicity"):
         contrib[0, names.index(name)] = 5.0
-    contrib[0, names.index("spells_ytd")] = 0.2
+    contrib[0, names.index("longest_spell_days_ytd")] = 0.2
     out = reasons(frame, contrib, names, top=5)
     shown = set(out.filter(like="_domain").iloc[0].dropna())
     assert shown == {"spells"}
@@ -174,7 +239,7 @@ def test_context_and_protected_features_are_never_reasons() -> None:
 
 def test_reasons_keep_the_callers_index_and_check_lengths() -> None:
     frame = pupil().set_axis([42])
-    out = reasons(frame, contributions_for(spells_ytd=0.3), FEATURES)
+    out = reasons(frame, contributions_for(longest_spell_days_ytd=0.3), FEATURES)
     assert list(out.index) == [42]
     with pytest.raises(ValueError, match="1 rows of features but 2"):
         reasons(frame, np.zeros((2, len(FEATURES))), FEATURES)
@@ -182,7 +247,9 @@ def test_reasons_keep_the_callers_index_and_check_lengths() -> None:
 
 def test_records_for_json() -> None:
     frame = pupil(absence_rate_4w=0.2, absence_rate_ytd=0.1)
-    out = reasons(frame, contributions_for(absence_rate_4w=0.5, spells_ytd=0.1), FEATURES)
+    out = reasons(
+        frame, contributions_for(absence_rate_4w=0.5, longest_spell_days_ytd=0.1), FEATURES
+    )
     (records,) = reasons_as_records(out)
     assert [r["domain"] for r in records] == ["recent_decline", "spells"]
     assert records[0]["label"] == "Recent decline"

@@ -87,8 +87,10 @@ def test_integer_and_nullable_columns_are_accepted(model: RiskModel) -> None:
 
 def test_missing_or_text_columns_are_clear_errors(model: RiskModel) -> None:
     rows = synthetic_rows(5)
-    with pytest.raises(ValueError, match="lacks 2 feature column\\(s\\): spells_ytd, spells_4w"):
-        model.predict_proba(rows.drop(columns=["spells_ytd", "spells_4w"]))
+    with pytest.raises(
+        ValueError, match="lacks 2 feature column\\(s\\): spells_before_4w, monday_absence_rate"
+    ):
+        model.predict_proba(rows.drop(columns=["spells_before_4w", "monday_absence_rate"]))
     with pytest.raises(ValueError, match="column 'year_group' must be numeric"):
         model.predict_proba(rows.assign(year_group="Year 7"))
 

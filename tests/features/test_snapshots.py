@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.schema import ALL_FEATURES, SNAPSHOT_COLUMNS
+from features.schema import ALL_FEATURES, DESCRIPTIVE_COLUMNS, SNAPSHOT_COLUMNS
 from features.snapshots import snapshot_features
 from features.trajectory import build_trajectory
 from tests.features.register_builders import PUPIL_A, PUPIL_B, URN, marks_from_days
@@ -51,8 +51,8 @@ def test_pupil_a_after_week_2_by_hand(snapshots):
     assert a["illness_rate_ytd"] == pytest.approx(4 / 12)
     assert a["absence_rate_2w"] == pytest.approx(8 / 12)
     assert a["absence_change_2w"] == pytest.approx(0.0)
-    # Weekly rates 6/8 then 2/4: the least-squares slope through two points.
-    assert a["absence_slope_8w"] == pytest.approx(0.5 - 0.75)
+    # Two weekly rates are not a trend: the slope needs three weeks with sessions.
+    assert np.isnan(a["absence_slope_8w"])
     assert a["weeks_since_full_attendance"] == 2  # no full week yet
     # Spells: (Mon PM .. Thu AM) 4 sessions; (Fri AM .. Mon PM) 4 sessions.
     assert a["spells_ytd"] == 2
@@ -64,6 +64,13 @@ def test_pupil_a_after_week_2_by_hand(snapshots):
     assert a["friday_absence_share"] == pytest.approx(2 / 8)
     assert a["pm_absence_share"] == pytest.approx(4 / 8)
     assert a["unauthorised_share"] == pytest.approx(4 / 8)
+    # Rates per possible session of the kind: Mondays 3 of 4, Fridays 2 of 2, PM 4 of 6.
+    assert a["monday_absence_rate"] == pytest.approx(3 / 4)
+    assert a["friday_absence_rate"] == pytest.approx(2 / 2)
+    assert a["pm_absence_rate"] == pytest.approx(4 / 6)
+    assert a["absence_weeks_share_ytd"] == pytest.approx(1.0)
+    # Spell counts the model reads stop 4 weeks before the as-of week: none yet.
+    assert (a["spells_before_4w"], a["mean_spell_days_before_4w"]) == (0, 0)
     assert (a["year_group"], a["phase_code"], a["weeks_into_year"]) == (8, 1, 2)
     assert (a["new_to_school"], a["fsm"], a["sen_provision"], a["eal"]) == (1, 1, 1, 0)
 
@@ -80,6 +87,82 @@ def test_pupil_b_by_hand(snapshots):
     assert b2["absence_rate_4w"] == pytest.approx(2 / 12)
     assert np.isnan(b1["absence_slope_8w"])  # one week: no slope
     assert (b2["new_to_school"], b2["sen_provision"]) == (0, 2)
+
+
+# Pupil C, six full school weeks from 2 September 2024 (10 sessions a week):
+# week 1 present; week 2 ill on Monday; week 3 present; week 4 away (O) on Friday, the spell
+# running on over the weekend into Monday of week 5; week 5 also away on Wednesday afternoon;
+# week 6 ill on Thursday and Friday.
+def _pupil_c() -> dict[str, tuple[str, str]]:
+    days = {f"{d:%Y-%m-%d}": ("/", "\\") for d in pd.bdate_range("2024-09-02", "2024-10-11")}
+    days |= {
+        "2024-09-09": ("I", "I"),
+        "2024-09-27": ("O", "O"),
+        "2024-09-30": ("O", "O"),
+        "2024-10-02": ("/", "O"),
+        "2024-10-10": ("I", "I"),
+        "2024-10-11": ("I", "I"),
+    }
+    return days
+
+
+def test_six_weeks_of_windows_trend_and_spells_by_hand():
+    snaps = snapshot_features(build_trajectory(marks_from_days({"C": _pupil_c()})))
+    c = snaps.set_index("week").loc[6]
+    # Weekly absences 0, 2, 0, 2, 3, 4 of 10 sessions: 11 of 60.
+    assert c["possible_sessions_ytd"] == 60
+    assert c["absence_rate_ytd"] == pytest.approx(11 / 60)
+    assert c["absence_rate_2w"] == pytest.approx(7 / 20)
+    assert c["absence_rate_4w"] == pytest.approx(9 / 40)
+    assert c["absence_rate_8w"] == pytest.approx(11 / 60)  # only six weeks so far
+    assert c["absence_change_2w"] == pytest.approx(7 / 20 - 11 / 60)
+    assert c["absence_change_4w"] == pytest.approx(9 / 40 - 11 / 60)
+    assert c["absence_change_8w"] == pytest.approx(0.0)
+    # Least squares of 0, .2, 0, .2, .3, .4 on weeks 1..6: 1.25 / 17.5.
+    assert c["absence_slope_8w"] == pytest.approx(1.25 / 17.5)
+    assert c["weeks_since_full_attendance"] == 3  # week 3 was the last full week
+    # Spells: Mon wk2 (2 sessions); Fri wk4 - Mon wk5 (4); Wed PM wk5 (1); Thu-Fri wk6 (4).
+    assert c["spells_ytd"] == 4
+    assert c["mean_spell_days_ytd"] == pytest.approx(11 / 4 / 2)
+    assert c["longest_spell_days_ytd"] == pytest.approx(2.0)
+    assert c["spells_4w"] == 3  # begun in weeks 3-6
+    assert c["spells_before_4w"] == 1  # begun in weeks 1-2
+    assert c["mean_spell_days_before_4w"] == pytest.approx(1.0)
+    # Mondays 4 of 12 sessions, Fridays 4 of 12, afternoons 6 of 30.
+    assert c["monday_absence_rate"] == pytest.approx(4 / 12)
+    assert c["friday_absence_rate"] == pytest.approx(4 / 12)
+    assert c["pm_absence_rate"] == pytest.approx(6 / 30)
+    assert c["monday_absence_share"] == pytest.approx(4 / 11)
+    assert c["pm_absence_share"] == pytest.approx(6 / 11)
+    assert c["absence_weeks_share_ytd"] == pytest.approx(4 / 6)
+    assert c["absence_weeks_share_8w"] == pytest.approx(4 / 6)
+    assert c["unauthorised_rate_ytd"] == pytest.approx(5 / 60)
+    assert c["illness_rate_ytd"] == pytest.approx(6 / 60)
+    assert c["unauthorised_share"] == pytest.approx(5 / 11)
+    # Four weeks earlier nothing had settled; at week 5 only week 1 had (no spell).
+    w5 = snaps.set_index("week").loc[5]
+    assert (w5["spells_before_4w"], w5["spells_4w"]) == (0, 3)
+    assert w5["weeks_since_full_attendance"] == 2
+
+
+def test_history_passed_in_as_stored_outcomes():
+    """The service passes last year's stored totals, not last year's marks."""
+    trajectory = build_trajectory(marks_from_days({"A": PUPIL_A, "B": PUPIL_B}))
+    history = pd.DataFrame(
+        {
+            "academic_year": ["2023/24", "2023/24", "2023/24"],
+            "upn": ["A", "A", "Z"],
+            # A was at two schools last year: the rate is over both enrolments.
+            "possible_sessions": [200, 100, 300],
+            "absence": [10, 35, 3],
+        }
+    )
+    snaps = snapshot_features(trajectory, PUPILS, SCHOOLS, history=history)
+    snaps = snaps.set_index(["upn", "week"])
+    assert snaps.loc[("A", 1), "absence_rate_last_year"] == pytest.approx(45 / 300)
+    assert snaps.loc[("A", 1), "pa_last_year"] == 1
+    assert snaps.loc[("B", 1), "on_roll_last_year"] == 0  # the year is known, B not in it
+    assert np.isnan(snaps.loc[("B", 1), "absence_rate_last_year"])
 
 
 def test_no_history_when_the_data_hold_no_previous_year(snapshots):
@@ -111,11 +194,20 @@ def test_labels_unknown_while_the_year_is_in_progress(snapshots):
 
 
 def test_every_and_as_of_select_weeks():
+    last_year = {f"{d:%Y-%m-%d}": ("/", "/") for d in pd.bdate_range("2023-09-04", "2024-07-19")}
     days = {f"{d:%Y-%m-%d}": ("/", "/") for d in pd.bdate_range("2024-09-02", "2024-10-18")}
-    trajectory = build_trajectory(marks_from_days({"A": days}))
-    assert list(snapshot_features(trajectory, every=3)["week"]) == [1, 4, 7]
+    trajectory = build_trajectory(marks_from_days({"A": last_year | days}))
+    this_year = snapshot_features(trajectory, every=3).query("academic_year == '2024/25'")
+    assert list(this_year["week"]) == [1, 4, 7]
+    # As known on Thursday 26 September: that academic year only, at week 3 (week 4 ends on
+    # Friday 27 September); nothing from last year's weeks.
     as_of = snapshot_features(trajectory, as_of=dt.date(2024, 9, 26))
-    assert list(as_of["week"]) == [3]  # week 4 ends on Friday 27 September
+    assert list(as_of["week"]) == [3]
+    assert list(as_of["academic_year"]) == ["2024/25"]
+    assert as_of["on_roll_last_year"].tolist() == [1.0]  # last year still feeds the history
+    assert snapshot_features(trajectory, as_of=dt.date(2024, 8, 20)).empty
+    with pytest.raises(ValueError, match="not both"):
+        snapshot_features(trajectory, as_of=dt.date(2024, 9, 26), every=2)
 
 
 @settings(max_examples=60, deadline=None)
@@ -134,10 +226,28 @@ def test_marks_after_the_as_of_week_never_change_its_features(marks, cut_week, d
     newcomer = later.assign(upn="D")
     changed = pd.concat([before, later, newcomer], ignore_index=True)
 
+    roster = pd.DataFrame(
+        {
+            "upn": ["A", "B", "C", "D"],
+            "year_group": [3, 7, 10, 7],
+            "fsm": [1, 0, 0, 1],
+            "sen": ["K", "N", "E", "N"],
+            "eal": [0, 0, 1, 0],
+            "entry_date": ["2024-09-02", "2019-09-04", "2020-09-03", "2024-10-01"],
+        }
+    )
+    schools = pd.DataFrame({"school_urn": [URN], "phase": ["secondary"]})
+    columns = [*ALL_FEATURES, *DESCRIPTIVE_COLUMNS]
+
     def features_up_to_cut(frame: pd.DataFrame) -> pd.DataFrame:
-        snaps = snapshot_features(build_trajectory(frame))
+        snaps = snapshot_features(build_trajectory(frame), roster, schools)
         snaps = snaps[snaps["as_of"] <= cut.end_time]
-        return snaps.set_index(["upn", "week"]).sort_index()[ALL_FEATURES]
+        return snaps.set_index(["upn", "week"]).sort_index()[columns]
+
+    def features_as_of_cut(frame: pd.DataFrame) -> pd.DataFrame:
+        snaps = snapshot_features(build_trajectory(frame), roster, schools, as_of=cut.end_time)
+        return snaps.set_index(["upn", "week"]).sort_index()[columns]
 
     expected = features_up_to_cut(before)
     pd.testing.assert_frame_equal(features_up_to_cut(changed), expected)
+    pd.testing.assert_frame_equal(features_as_of_cut(changed), features_as_of_cut(before))
