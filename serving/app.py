@@ -158,14 +158,18 @@ def create_app(
 
     def on_swap(model: LoadedModel) -> None:
         if rescore_on_model_change and holder.started:
-            n = store.rescore_all(db, model, _scoring(settings))
+            n = store.rescore_all(
+                db, model, _scoring(settings), still_current=lambda: holder.current is model
+            )
             log.info("re-scored %d school(s) with model version %s", n, model.version)
 
     holder = ModelHolder(model_source, poll_seconds=settings.model_poll_seconds, on_swap=on_swap)
 
     def _rescore_stale(model: LoadedModel) -> None:
         try:
-            n = store.rescore_stale(db, model, _scoring(settings))
+            n = store.rescore_stale(
+                db, model, _scoring(settings), still_current=lambda: holder.current is model
+            )
         except Exception as exc:
             log_failure(log, "re-scoring stale schools at start-up failed", exc)
             return

@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,12 +67,13 @@ class UploadRejected(Exception):
         self.body = body
 
 
-_school_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
+_school_locks: defaultdict[int, threading.RLock] = defaultdict(threading.RLock)
 _school_locks_guard = threading.Lock()
 
 
-def school_lock(urn: int) -> threading.Lock:
-    """The in-process lock serialising writes for one school."""
+def school_lock(urn: int) -> threading.RLock:
+    """The in-process lock serialising writes for one school (re-entrant: the upload path
+    holds it from validation to commit, and the store takes it again inside)."""
     with _school_locks_guard:
         return _school_locks[urn]
 
@@ -821,37 +822,71 @@ def _finite(value: Any) -> float | None:
     return value if np.isfinite(value) else None
 
 
-def rescore_all(db: Database, model: LoadedModel, scoring: ScoringConfig) -> int:
-    """Re-score every school that has registers with ``model`` (after the champion moved).
+def rescore_all(
+    db: Database,
+    model: LoadedModel,
+    scoring: ScoringConfig,
+    *,
+    still_current: Callable[[], bool] | None = None,
+) -> int:
+    """Re-score every school with ``model`` (after the champion moved, once it is the current
+    model). Returns how many schools were scored.
 
-    One transaction per school; returns how many schools were scored."""
-    with db.read_session() as session:
-        urns: Iterable[int] = session.scalars(select(Trajectory.school_urn).distinct()).all()
-    done = 0
-    for urn in urns:
-        with school_lock(urn), db.write() as session:
-            _lock_school(session, urn)
-            if rescore_school(session, urn, model, scoring).get("scored"):
-                done += 1
-    return done
+    One transaction per school, each under the school's lock. Every registered school is
+    visited — also one whose first upload is still in progress — so an upload that took the old
+    model before the swap has committed by the time its school is re-scored here.
+    ``still_current`` (checked under each school's lock) stops the pass once a newer model has
+    been swapped in: that one has its own pass, and this one must not overwrite it."""
+    return _rescore_where(db, model, scoring, only_stale=False, still_current=still_current)
 
 
-def rescore_stale(db: Database, model: LoadedModel, scoring: ScoringConfig) -> int:
+def rescore_stale(
+    db: Database,
+    model: LoadedModel,
+    scoring: ScoringConfig,
+    *,
+    still_current: Callable[[], bool] | None = None,
+) -> int:
     """Re-score the schools whose latest scores came from another model version (the champion
     moved while the service was stopped). Returns how many schools were re-scored."""
+    return _rescore_where(db, model, scoring, only_stale=True, still_current=still_current)
+
+
+def _rescore_where(
+    db: Database,
+    model: LoadedModel,
+    scoring: ScoringConfig,
+    *,
+    only_stale: bool,
+    still_current: Callable[[], bool] | None,
+) -> int:
     with db.read_session() as session:
-        urns = session.scalars(select(Trajectory.school_urn).distinct()).all()
-        stale = []
-        for urn in urns:
-            run = latest_run(session, urn)
-            if run is None or (run.model_name, run.model_version) != (model.name, model.version):
-                stale.append(urn)
+        urns: Iterable[int] = session.scalars(select(School.urn).order_by(School.urn)).all()
     done = 0
-    for urn in stale:
-        with school_lock(urn), db.write() as session:
-            _lock_school(session, urn)
-            if rescore_school(session, urn, model, scoring).get("scored"):
-                done += 1
+    for urn in urns:
+        with school_lock(urn):
+            if still_current is not None and not still_current():
+                log.info("model version %s was replaced while re-scoring: stopped", model.version)
+                break
+            with db.read_session() as session:
+                has_marks = (
+                    session.scalar(
+                        select(Trajectory.school_urn).where(Trajectory.school_urn == urn).limit(1)
+                    )
+                    is not None
+                )
+                run = latest_run(session, urn) if only_stale else None
+            if not has_marks:
+                continue
+            if run is not None and (run.model_name, run.model_version) == (
+                model.name,
+                model.version,
+            ):
+                continue
+            with db.write() as session:
+                _lock_school(session, urn)
+                if rescore_school(session, urn, model, scoring).get("scored"):
+                    done += 1
     return done
 
 

@@ -18,6 +18,7 @@ from serving.auth import Principal, Role
 from serving.db import Database
 from serving.deps import CurrentKey, DatabaseDep, HolderDep, SessionDep, SettingsDep, forbidden
 from serving.models import Pupil, School
+from serving.modelstore import LoadedModel, ModelHolder
 from serving.pipeline import ScoringConfig
 from serving.uploads import read_upload
 
@@ -158,7 +159,7 @@ async def upload_roster(
             urn,
             received.data,
             received.filename,
-            holder.current,
+            holder,  # the model is taken inside the school's lock (see register_upload)
             _scoring(settings),
             accept_changes,
         )
@@ -186,7 +187,7 @@ async def upload_registers(
             urn,
             received.data,
             received.filename,
-            holder.current,
+            holder,  # the model is taken inside the school's lock (see register_upload)
             _scoring(settings),
         )
     except store.UploadRejected as exc:
@@ -232,7 +233,7 @@ def register_upload(
     urn: int,
     data: bytes,
     filename: str,
-    model: Any,
+    model: ModelHolder | LoadedModel | None,
     scoring: ScoringConfig,
     today: dt.date | None = None,
 ) -> dict[str, Any]:
@@ -248,13 +249,20 @@ def register_upload(
         raise
 
 
+def current_model(model: ModelHolder | LoadedModel | None) -> LoadedModel | None:
+    """The model to score with now: a holder's current model, or the one given."""
+    if isinstance(model, ModelHolder):
+        return model.current
+    return model
+
+
 def _register_upload(
     db: Database,
     principal: Principal,
     urn: int,
     data: bytes,
     filename: str,
-    model: Any,
+    model: ModelHolder | LoadedModel | None,
     scoring: ScoringConfig,
     today: dt.date | None,
 ) -> dict[str, Any]:
@@ -263,34 +271,47 @@ def _register_upload(
     if not principal.may_upload(urn):
         raise store.UploadRejected(403, {"message": f"this key may not upload for school {urn}"})
     _check_not_empty(data, filename)
-    with db.read_session() as session:
-        roster = store.roster_frame(session, urn)
-    if roster.empty:
-        raise store.UploadRejected(
-            409,
-            {
-                "message": f"school {urn} has no roster yet; nothing was stored",
-                "fix": f"upload the roster first: POST /v1/schools/{urn}/roster",
-            },
+    # Everything from reading the roster to the commit happens under the school's lock:
+    # * the file is checked against the roster as it is when the marks are stored;
+    # * the model is taken here, not when the request arrived. A new champion is swapped in
+    #   *before* every school is re-scored with it, one school at a time under this lock, so an
+    #   upload either finishes first (and is re-scored) or takes the new model: the stored
+    #   scores never end on the old version.
+    # (Pupils are never removed from a roster, so another process adding some between this
+    # read and the transaction's row lock cannot make a valid file invalid.)
+    with store.school_lock(urn):
+        scoring_model = current_model(model)
+        with db.read_session() as session:
+            roster = store.roster_frame(session, urn)
+        if roster.empty:
+            raise store.UploadRejected(
+                409,
+                {
+                    "message": f"school {urn} has no roster yet; nothing was stored",
+                    "fix": f"upload the roster first: POST /v1/schools/{urn}/roster",
+                },
+            )
+        marks, report = read_register(data, school_urn=urn, roster=roster, filename=filename)
+        if not report.ok:
+            raise store.UploadRejected(
+                422,
+                {
+                    "message": f"{filename} has errors; nothing was stored",
+                    "report": report.to_dict(),
+                },
+            )
+        summary = store.apply_registers(
+            db,
+            school_urn=urn,
+            marks=marks,
+            data=data,
+            filename=filename,
+            principal=principal,
+            model=scoring_model,
+            scoring=scoring,
+            warnings=len(getattr(report, "warnings", []) or []),
+            today=today,
         )
-    marks, report = read_register(data, school_urn=urn, roster=roster, filename=filename)
-    if not report.ok:
-        raise store.UploadRejected(
-            422,
-            {"message": f"{filename} has errors; nothing was stored", "report": report.to_dict()},
-        )
-    summary = store.apply_registers(
-        db,
-        school_urn=urn,
-        marks=marks,
-        data=data,
-        filename=filename,
-        principal=principal,
-        model=model,
-        scoring=scoring,
-        warnings=len(getattr(report, "warnings", []) or []),
-        today=today,
-    )
     if summary.get("trajectory") == "built":  # a school-year's first load: bulk change
         db.analyze(["marks", "scores", "score_runs", "enrolment_totals", "pupils"])
     summary["report"] = report.to_dict()
@@ -303,7 +324,7 @@ def roster_upload(
     urn: int,
     data: bytes,
     filename: str,
-    model: Any,
+    model: ModelHolder | LoadedModel | None,
     scoring: ScoringConfig,
     accept_changes: bool = False,
 ) -> dict[str, Any]:
@@ -321,7 +342,7 @@ def _roster_upload(
     urn: int,
     data: bytes,
     filename: str,
-    model: Any,
+    model: ModelHolder | LoadedModel | None,
     scoring: ScoringConfig,
     accept_changes: bool,
 ) -> dict[str, Any]:
@@ -336,17 +357,18 @@ def _roster_upload(
             422,
             {"message": f"{filename} has errors; nothing was stored", "report": report.to_dict()},
         )
-    summary = store.apply_roster(
-        db,
-        school_urn=urn,
-        roster=roster,
-        data=data,
-        filename=filename,
-        principal=principal,
-        accept_changes=accept_changes,
-        model=model,
-        scoring=scoring,
-    )
+    with store.school_lock(urn):  # the model is taken under the lock: see _register_upload
+        summary = store.apply_roster(
+            db,
+            school_urn=urn,
+            roster=roster,
+            data=data,
+            filename=filename,
+            principal=principal,
+            accept_changes=accept_changes,
+            model=current_model(model),
+            scoring=scoring,
+        )
     if summary.get("added"):
         db.analyze(["pupils"])
     summary["report"] = report.to_dict()

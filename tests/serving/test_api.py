@@ -223,15 +223,50 @@ def test_without_a_model_the_service_starts_and_says_why(no_model_service: Servi
 
 
 def test_model_switch_without_restart_rescores_and_keeps_requests_whole(
-    service: Service, school
+    service: Service, school, monkeypatch
 ) -> None:
     load_weeks(service, school, range(1, 3))
     holder = service.client.app.state.holder
-    in_flight = holder.current  # what a request in flight holds
+    # A stateless scoring request is in flight inside version 1 when the alias moves.
+    version_1 = holder.current.model
+    real_score = version_1.score
+    inside, go_on = threading.Event(), threading.Event()
+
+    def held_score(frame, top=3):
+        inside.set()
+        assert go_on.wait(30)
+        return real_score(frame, top)
+
+    monkeypatch.setattr(version_1, "score", held_score)
+    answers = {}
+
+    def score_request(name: str) -> None:
+        answers[name] = service.client.post(
+            "/v1/score",
+            params={"school_urn": SCHOOL},
+            files={"registers": ("w1.csv", school.week_csv(1), "text/csv")},
+            headers=service.auth("school"),
+        )
+
+    in_flight = threading.Thread(target=score_request, args=("in_flight",))
+    in_flight.start()
+    assert inside.wait(30)
     service.source.version = "2"
-    assert holder.refresh() is True
-    assert in_flight.version == "1"  # the object a request took is never mutated
-    assert holder.current.version == "2"
+    assert holder.refresh() is True  # swapped and every school re-scored, request still open
+    go_on.set()
+    in_flight.join(30)
+    score_request("after")
+    before, after = answers["in_flight"].json(), answers["after"].json()
+    assert answers["in_flight"].status_code == 200 and answers["after"].status_code == 200
+    # The request that was in flight is answered whole by the model it started with.
+    assert before["model_version"] == "1"
+    assert {p["model_version"] for p in before["pupils"]} == {"1"}
+    assert after["model_version"] == "2"
+    assert {p["model_version"] for p in after["pupils"]} == {"2"}
+    risk_1 = {p["upn"]: p["risk"] for p in before["pupils"]}
+    risk_2 = {p["upn"]: p["risk"] for p in after["pupils"]}
+    assert all(risk_2[upn] > risk_1[upn] for upn in risk_1)  # version 2 differs: shift 0.5
+
     assert holder.refresh() is False  # no MLflow load when the alias has not moved
     assert service.source.loads == 2
     body = service.client.get(f"/v1/schools/{SCHOOL}/risk", headers=service.auth("school")).json()

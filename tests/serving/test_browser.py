@@ -13,9 +13,7 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +21,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from serving.app import create_app
 from serving.db import Database
@@ -32,6 +29,7 @@ from tests.serving.conftest import (
     FakeSource,
     Service,
     add_keys,
+    live_server,
     load_weeks,
     make_school,
     make_settings,
@@ -172,12 +170,6 @@ class Browser:
         os.close(self._from_chrome)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def live_service(sqlite_template: Path, tmp_path: Path) -> Iterator[tuple[str, Service]]:
     """The app under uvicorn on 127.0.0.1 (a free port, a thread), with a loaded school."""
@@ -186,27 +178,13 @@ def live_service(sqlite_template: Path, tmp_path: Path) -> Iterator[tuple[str, S
     db = Database(f"sqlite:///{path}", busy_timeout_ms=2000)
     app = create_app(make_settings(tmp_path), db=db, model_source=FakeSource("1"))
     keys = add_keys(db)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + TIMEOUT
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    with httpx.Client(base_url=base, timeout=TIMEOUT) as client:
-        service = Service(client, db, None, keys)  # type: ignore[arg-type]
-        load_weeks(service, make_school(), range(1, 7))
-        try:
+    try:
+        with live_server(app) as base, httpx.Client(base_url=base, timeout=TIMEOUT) as client:
+            service = Service(client, db, None, keys)  # type: ignore[arg-type]
+            load_weeks(service, make_school(), range(1, 7))
             yield base, service
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            db.dispose()
+    finally:
+        db.dispose()
 
 
 def test_sign_in_risk_list_and_pupil_page_in_chromium(

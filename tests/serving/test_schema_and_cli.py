@@ -80,26 +80,52 @@ def test_registry_outage_keeps_the_current_model() -> None:
     assert holder.current is not None and holder.current.version == "1"
 
 
-def test_background_check_follows_the_alias_while_requests_run() -> None:
+def test_background_check_follows_the_alias_and_loads_each_version_once() -> None:
     source = FakeSource("1")
-    swapped = threading.Event()
-    holder = ModelHolder(source, poll_seconds=0.05, on_swap=lambda model: swapped.set())
+    swaps: list[str] = []
+    swapped = threading.Condition()
+
+    def on_swap(model: LoadedModel) -> None:
+        with swapped:
+            swaps.append(model.version)
+            swapped.notify_all()
+
+    def wait_for(n: int) -> None:
+        with swapped:
+            assert swapped.wait_for(lambda: len(swaps) >= n, timeout=5), swaps
+
+    holder = ModelHolder(source, poll_seconds=0.02, on_swap=on_swap)
     holder.refresh()
-    swapped.clear()
     holder.start()
-    seen = set()
     try:
         source.version = "2"
-        deadline = time.monotonic() + 5
-        while not swapped.is_set() and time.monotonic() < deadline:
-            model = holder.current  # what a request would take: always a whole model
-            assert isinstance(model, LoadedModel) and isinstance(model.model, FakeRiskModel)
-            seen.add(model.version)
-        assert swapped.is_set()
+        wait_for(2)
+        assert holder.current.version == "2"
+        time.sleep(0.2)  # ten more checks with the alias where it is: nothing is loaded again
+        assert source.loads == 2
+        source.version = "3"
+        wait_for(3)
+        assert holder.current.version == "3"
     finally:
         holder.stop()
-    assert holder.current.version == "2"
-    assert seen <= {"1", "2"}
+    assert swaps == ["1", "2", "3"]
+    assert source.loads == 3
+    assert isinstance(holder.current.model, FakeRiskModel)
+
+
+def test_a_version_that_fails_to_load_keeps_the_current_model() -> None:
+    class BrokenSource(FakeSource):
+        def load(self, version: str) -> LoadedModel:
+            if version == "2":
+                raise OSError("artifact missing")
+            return super().load(version)
+
+    source = BrokenSource("1")
+    holder = ModelHolder(source, poll_seconds=0)
+    assert holder.refresh() is True
+    source.version = "2"
+    assert holder.refresh() is False
+    assert holder.current.version == "1"
 
 
 def test_no_registered_model_is_explained() -> None:
