@@ -75,10 +75,11 @@ def score_snapshot(
 ) -> pd.DataFrame:
     """Score a snapshot frame: one row per pupil with what the risk list shows.
 
-    Columns: ``upn, risk, rank, tier, attendance_ytd, attendance_change_4w, emerging,
+    Columns: ``upn, as_of, risk, rank, tier, attendance_ytd, attendance_change_4w, emerging,
     absence_rate_ytd, reasons`` (a list of ``{"text", "domain", "contribution"}``), sorted by
-    rank (1 = highest risk). ``attendance_change_4w`` is attendance over the last 4 school
-    weeks minus attendance over the year so far (negative = getting worse).
+    ``as_of`` and rank (1 = highest risk that week: a snapshot of several weeks is ranked week
+    by week, from one pass of the model). ``attendance_change_4w`` is attendance over the last
+    4 school weeks minus attendance over the year so far (negative = getting worse).
     """
     scored = model.model.score(snapshot, top=REASONS_SHOWN)  # type: ignore[attr-defined]
     risk = scored["risk_probability"].to_numpy(dtype=float)
@@ -86,6 +87,7 @@ def score_snapshot(
     out = pd.DataFrame(
         {
             "upn": snapshot["upn"].astype(str).to_numpy(),
+            "as_of": pd.to_datetime(snapshot["as_of"]).to_numpy(),
             "risk": risk,
             "tier": tier_of(risk, config.high_risk_threshold, config.medium_risk_threshold),
             "attendance_ytd": 1.0 - absence_ytd,
@@ -95,8 +97,8 @@ def score_snapshot(
             "reasons": _reason_lists(scored),
         }
     )
-    out = out.sort_values(["risk", "upn"], ascending=[False, True], kind="stable")
-    out["rank"] = np.arange(1, len(out) + 1)
+    out = out.sort_values(["as_of", "risk", "upn"], ascending=[True, False, True], kind="stable")
+    out["rank"] = out.groupby("as_of").cumcount().to_numpy() + 1
     return out.reset_index(drop=True)
 
 

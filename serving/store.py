@@ -530,6 +530,11 @@ def update_trajectory(
     return trajectory
 
 
+def current_trajectory(session: Session, row: Trajectory) -> pd.DataFrame:
+    """The stored trajectory of a school-year."""
+    return trajectory_from_bytes(row.payload)
+
+
 def update_enrolment_totals(
     session: Session, school_urn: int, academic_year: str, trajectory: pd.DataFrame
 ) -> None:
@@ -667,6 +672,8 @@ def apply_registers(
                 scoring,
                 today=today,
                 trajectories={academic_year: trajectory},
+                changed_from=min(diff.to_write["date"]),
+                changed_year=academic_year,
             )
         upload.summary = summary
         _audit_upload(session, principal, "registers.upload", school_urn, upload, len(file_marks))
@@ -725,11 +732,19 @@ def rescore_school(
     *,
     today: dt.date | None = None,
     trajectories: dict[str, pd.DataFrame] | None = None,
+    changed_from: dt.date | None = None,
+    changed_year: str | None = None,
 ) -> dict[str, Any]:
-    """Score every pupil of a school for the latest complete week of its latest year.
+    """Score every pupil of a school for the latest complete week of its latest year — and,
+    after marks changed, every week with stored scores that the change reaches.
 
-    Replaces the scores of that week (one row per pupil) and records the run with the model's
-    name and version. Returns what was done, or why nothing was.
+    ``changed_from`` is the earliest date whose marks changed, in ``changed_year``. A change in
+    the latest year reaches its stored weeks from that date's week on (a correction to week 3
+    changes the year-to-date figures of weeks 3, 4, 5…: their stored scores, which the pupil
+    page shows as risk history, are re-scored); a change in an earlier year reaches every stored
+    week of the latest year (last year's absence is a feature). Each week's scores are replaced
+    (one row per pupil) and its run recorded with the model's name and version. Returns what was
+    done (the latest week), or why nothing was.
     """
     from features.snapshots import snapshot_features
 
@@ -744,10 +759,13 @@ def rescore_school(
         return {"scored": False, "reason": "no registers uploaded yet"}
     trajectory = (trajectories or {}).get(latest.academic_year)
     if trajectory is None:
-        trajectory = trajectory_from_bytes(latest.payload)
+        trajectory = current_trajectory(session, latest)
     week = latest_complete_week(trajectory, latest.last_mark_date, today)
     if week == 0:
         return {"scored": False, "reason": "no complete school week yet"}
+    weeks = {week} | _stored_weeks_reached(
+        session, school_urn, latest.academic_year, trajectory, week, changed_from, changed_year
+    )
     school = session.get(School, school_urn)
     assert school is not None
     school.data_version += 1
@@ -755,17 +773,28 @@ def rescore_school(
     schools = pd.DataFrame({"school_urn": [school_urn], "phase": [school.phase]})
     history = _history(session, school_urn, latest.academic_year)
     snapshot = snapshot_features(
-        trajectory, pupils, schools, history=history if not history.empty else None, weeks=[week]
+        trajectory,
+        pupils,
+        schools,
+        history=history if not history.empty else None,
+        weeks=sorted(weeks),
     )
     if snapshot.empty:
         return {"scored": False, "reason": f"no pupil had possible sessions in week {week}"}
     scored = score_snapshot(snapshot, model, scoring)
-    as_of = pd.Timestamp(snapshot["as_of"].iloc[0]).date()
+    scored["as_of"] = pd.to_datetime(scored["as_of"]).dt.date
+    week_of = dict(
+        zip(
+            pd.to_datetime(snapshot["as_of"]).dt.date,
+            snapshot["week"].astype(int),
+            strict=True,
+        )
+    )
     year_groups = pupils.set_index("upn")["year_group"]
     scored["year_group"] = scored["upn"].map(year_groups)
-    session.execute(delete(Score).where(Score.school_urn == school_urn, Score.as_of == as_of))
+    as_ofs = sorted(set(scored["as_of"]))
+    session.execute(delete(Score).where(Score.school_urn == school_urn, Score.as_of.in_(as_ofs)))
     sqlite_dates = session.get_bind().dialect.name == "sqlite"
-    as_of_value: Any = as_of.isoformat() if sqlite_dates else as_of
     score_columns = [
         "school_urn", "as_of", "upn", "academic_year", "week", "year_group", "rank", "risk",
         "tier", "attendance_ytd", "attendance_change_4w", "emerging", "reasons", "model_name",
@@ -774,10 +803,10 @@ def rescore_school(
     rows = [
         (
             school_urn,
-            as_of_value,
+            row["as_of"].isoformat() if sqlite_dates else row["as_of"],
             row["upn"],
             latest.academic_year,
-            week,
+            week_of[row["as_of"]],
             _to_int(row["year_group"]),
             int(row["rank"]),
             float(row["risk"]),
@@ -792,29 +821,67 @@ def rescore_school(
         for row in scored.to_dict(orient="records")
     ]
     _insert_rows(session, "scores", score_columns, rows)
-    run = session.get(ScoreRun, (school_urn, as_of))
-    values = {
-        "academic_year": latest.academic_year,
-        "week": week,
-        "model_name": model.name,
-        "model_version": model.version,
-        "pupils": len(scored),
-        "scored_at": utcnow(),
-    }
-    if run is None:
-        session.add(ScoreRun(school_urn=school_urn, as_of=as_of, **values))
-    else:
-        for key, value in values.items():
-            setattr(run, key, value)
+    pupils_per_week = scored.groupby("as_of").size()
+    for as_of in as_ofs:
+        run = session.get(ScoreRun, (school_urn, as_of))
+        values = {
+            "academic_year": latest.academic_year,
+            "week": week_of[as_of],
+            "model_name": model.name,
+            "model_version": model.version,
+            "pupils": int(pupils_per_week[as_of]),
+            "scored_at": utcnow(),
+        }
+        if run is None:
+            session.add(ScoreRun(school_urn=school_urn, as_of=as_of, **values))
+        else:
+            for key, value in values.items():
+                setattr(run, key, value)
     session.flush()
-    return {
+    last = as_ofs[-1]
+    summary: dict[str, Any] = {
         "scored": True,
-        "as_of": as_of.isoformat(),
-        "week": week,
-        "pupils": len(scored),
+        "as_of": last.isoformat(),
+        "week": week_of[last],
+        "pupils": int(pupils_per_week[last]),
         "model_name": model.name,
         "model_version": model.version,
     }
+    if len(as_ofs) > 1:
+        summary["weeks_rescored"] = [week_of[a] for a in as_ofs]
+    return summary
+
+
+def _stored_weeks_reached(
+    session: Session,
+    school_urn: int,
+    academic_year: str,
+    trajectory: pd.DataFrame,
+    latest_week: int,
+    changed_from: dt.date | None,
+    changed_year: str | None,
+) -> set[int]:
+    """The school weeks of ``academic_year`` with stored scores that a change of marks from
+    ``changed_from`` (in ``changed_year``) reaches (see :func:`rescore_school`)."""
+    if changed_from is None or changed_year is None or changed_year > academic_year:
+        return set()
+    stored = set(
+        session.scalars(
+            select(ScoreRun.as_of).where(
+                ScoreRun.school_urn == school_urn, ScoreRun.academic_year == academic_year
+            )
+        )
+    )
+    if not stored:
+        return set()
+    weeks = trajectory[["week", "week_start"]].drop_duplicates()
+    mondays = pd.to_datetime(weeks["week_start"]).dt.date
+    fridays = mondays + dt.timedelta(days=4)
+    first_monday = changed_from - dt.timedelta(days=changed_from.weekday())
+    reached = fridays.isin(stored).to_numpy() & (weeks["week"].to_numpy() <= latest_week)
+    if changed_year == academic_year:
+        reached &= (mondays >= first_monday).to_numpy()
+    return {int(w) for w in weeks["week"].to_numpy()[reached]}
 
 
 def _finite(value: Any) -> float | None:

@@ -350,7 +350,12 @@ def pupil_page(
             Score.model_name,
             Score.model_version,
         )
-        .where(Score.school_urn == school, Score.upn == upn)
+        .where(
+            Score.school_urn == school,
+            Score.upn == upn,
+            # The year the page shows (scores of an earlier year are not this year's history).
+            *([Score.academic_year == trajectory.academic_year] if trajectory else []),
+        )
         .order_by(Score.as_of)
     ).all()
     history = [

@@ -56,3 +56,28 @@ def test_history_follows_a_transfer_but_not_a_borrowed_upn(service: Service) -> 
     assert any(text.endswith("last year") for text in reasons[moved_upn]), reasons[moved_upn]
     assert not any(text.endswith("last year") for text in reasons[borrowed_upn])
     assert not any(text.endswith("last year") for u in own.upns for text in reasons[u])
+
+
+def test_a_correction_to_last_year_rescores_every_stored_week_of_this_year(
+    service: Service,
+) -> None:
+    school = make_school(SCHOOL, n=10)
+    assert upload(service, "roster", SCHOOL, school.roster_csv(), "r.csv").status_code == 200
+    last_year = school.week_marks(1, first_monday=LAST_YEAR_MONDAY)
+    upload(service, "registers", SCHOOL, last_year.to_csv(index=False).encode(), "old.csv")
+    for week in (1, 2, 3):
+        response = upload(service, "registers", SCHOOL, school.week_csv(week), f"{week}.csv")
+        assert response.status_code == 200, response.text
+    upn = school.upns[0]  # present all of last year's week
+    corrected = last_year.copy()
+    corrected.loc[corrected["upn"] == upn, "mark"] = "O"
+    response = upload(
+        service, "registers", SCHOOL, corrected.to_csv(index=False).encode(), "old-fixed.csv"
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["scoring"]["weeks_rescored"] == [1, 2, 3]
+    page = service.client.get(
+        f"/v1/pupils/{upn}", params={"school": SCHOOL}, headers=service.auth("school")
+    ).json()
+    assert [h["week"] for h in page["risk_history"]] == [1, 2, 3]
+    assert "Absence 100% last year" in [r["text"] for r in page["latest"]["reasons"]]

@@ -92,6 +92,53 @@ def test_corrected_week_replaces_exactly_the_marks_it_covers(service: Service, s
     )
 
 
+def test_a_corrected_earlier_week_rescores_its_stored_week_and_every_later_one(
+    service: Service, school
+) -> None:
+    load_weeks(service, school, range(1, 5))
+    upn = school.upns[0]
+
+    def history() -> dict[int, float]:
+        page = service.client.get(
+            f"/v1/pupils/{upn}", params={"school": SCHOOL}, headers=service.auth("school")
+        ).json()
+        return {h["week"]: h["risk"] for h in page["risk_history"]}
+
+    before = history()
+    # Week 2 is corrected: pupil 0 was in fact absent all week.
+    corrected = school.week_marks(2)
+    corrected.loc[corrected["upn"] == upn, "mark"] = "O"
+    response = upload(
+        service, "registers", SCHOOL, corrected.to_csv(index=False).encode(), "w2-fixed.csv"
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["scoring"]["weeks_rescored"] == [2, 3, 4]
+    after = history()
+    assert after[1] == before[1]  # before the correction: untouched
+    # Every stored week from the corrected one on holds what scoring the corrected marks gives.
+    marks = {w: school.week_marks(w) for w in range(1, 5)}
+    marks[2] = corrected
+    for week in (2, 3, 4):
+        register = pd.concat([marks[w] for w in range(1, week + 1)]).to_csv(index=False)
+        fresh = service.client.post(
+            "/v1/score",
+            params={"school_urn": SCHOOL},
+            files={
+                "registers": ("r.csv", register.encode(), "text/csv"),
+                "roster": ("roster.csv", school.roster_csv(), "text/csv"),
+            },
+            headers=service.auth("school"),
+        ).json()
+        assert fresh["week"] == week
+        expected = next(p["risk"] for p in fresh["pupils"] if p["upn"] == upn)
+        assert after[week] == expected, week
+        assert after[week] > before[week]
+    ranks = service.client.get(
+        f"/v1/schools/{SCHOOL}/risk", params={"limit": 100}, headers=service.auth("school")
+    ).json()["pupils"]
+    assert [p["rank"] for p in ranks] == list(range(1, 31))  # ranked within the week
+
+
 def test_weeks_appended_one_by_one_equal_the_trajectory_of_all_marks(
     service: Service, school
 ) -> None:
