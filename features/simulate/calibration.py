@@ -361,3 +361,20 @@ def special_school_share(regime: str) -> pd.Series:
     bands = load_absence_bands(regime)
     per = bands.groupby(["year_group", "phase"])["enrolments"].sum().unstack(fill_value=0)
     return per["special"] / per.sum(axis=1)
+
+
+def unclassified_share(regime: str) -> dict[str, float]:
+    """Share of each phase's enrolments that the DfE could not match to census
+    characteristics (its *Unclassified* rows: mostly short part-year enrolments)."""
+    bands = load_absence_bands(regime)
+    unknown = (bands["fsm"] < 0) | (bands["sen_any"] < 0) | (bands["sex"] == "U")
+    total = bands.groupby("phase")["enrolments"].sum()
+    return (bands[unknown].groupby("phase")["enrolments"].sum() / total).to_dict()
+
+
+def year_group_shares(regime: str) -> pd.Series:
+    """Share of the DfE's enrolments (all phases) in each year group 1–11 (index: year
+    group): national cohorts differ in size (in 2018/19 Year 1 was a quarter larger than
+    Year 11)."""
+    per = load_absence_bands(regime).groupby("year_group")["enrolments"].sum()
+    return per / per.sum()

@@ -18,11 +18,12 @@ is turned into a percentile by its rank among the year's enrolments (``u = (rank
 rather than a noisy draw from it, and the selection of movers or the school effects cannot
 shift a stratum's marginal). The enrolment's annual absence rate is the ``u``-quantile
 of the DfE distribution of its cell (regime year × phase × FSM × any SEN × sex × year group;
-see :mod:`features.simulate.calibration` for the shape within bands). Enrolments of pupils who
-come from or leave to outside the LA and are not on roll on the spring census day get the DfE's
-*Unclassified* distribution instead (mostly short enrolments, a third of them severe), ranked
-separately. Persistence across years comes from ``eta``; the Year 6 → 7 move widens gaps
-because the same percentile maps to the wider secondary distribution.
+see :mod:`features.simulate.calibration` for the shape within bands). Of the enrolments of
+pupils who come from or leave to outside the LA and are not on roll on the spring census day,
+as many per phase as the DfE's *Unclassified* share get its *Unclassified* distribution
+instead (mostly short enrolments, a third of them severe), ranked separately. Persistence
+across years comes from ``eta``; the Year 6 → 7 move widens gaps because the same percentile
+maps to the wider secondary distribution.
 
 **3. Exact budget.** The enrolment's absence budget in sessions is its rate × its possible
 sessions (2 per school day on roll), rounded stochastically, so the annual rate of every

@@ -29,7 +29,12 @@ import pandas as pd
 
 from features.calendar import academic_year_label, parse_academic_year
 from features.simulate import names
-from features.simulate.calibration import characteristic_shares, special_school_share
+from features.simulate.calibration import (
+    characteristic_shares,
+    special_school_share,
+    unclassified_share,
+    year_group_shares,
+)
 from features.simulate.config import SimulationConfig
 from features.simulate.terms import default_term_dates
 from features.upn import make_upns
@@ -175,6 +180,8 @@ class Cohort:
     def __init__(self, config: SimulationConfig) -> None:
         self.config = config
         self.shares = characteristic_shares(config.regime)
+        self.unclassified_share = unclassified_share(config.regime)
+        self.year_shares = year_group_shares(config.regime).reindex(range(1, 12)).to_numpy()
         self.special_share = (
             special_school_share(config.regime) * config.special_pupil_factor
         ).clip(upper=0.5)
@@ -274,7 +281,7 @@ def initial_population(
     """Pupils on roll at the start of the first simulated year, Years 1–11."""
     year = config.years[0]
     start = parse_academic_year(year)
-    year_group = np.repeat(np.arange(1, 12), _split_evenly(config.pupils, 11))
+    year_group = np.repeat(np.arange(1, 12), _split_by_share(config.pupils, cohort.year_shares))
     special = rng.random(len(year_group)) < cohort.special_share.reindex(year_group).to_numpy()
     phase = np.where(special, "special", phase_of_year_group(year_group))
     school = choose_schools(schools, phase, rng)
@@ -289,16 +296,20 @@ def initial_population(
     # Some pupils joined their school later than the usual entry year.
     late_joiner = rng.random(len(pupils)) < 0.12
     joined_year = np.where(late_joiner, rng.integers(joined_year, start + 1), joined_year)
-    pupils["entry_date"] = pd.to_datetime(
-        [first_school_day(academic_year_label(int(y))) for y in joined_year]
+    years, which = np.unique(joined_year, return_inverse=True)
+    first_days = np.array(
+        [first_school_day(academic_year_label(int(y))) for y in years], dtype="datetime64[us]"
     )
+    pupils["entry_date"] = first_days[which]  # one calendar per distinct year, not per pupil
     return pupils
 
 
-def _split_evenly(total: int, parts: int) -> np.ndarray:
-    base = np.full(parts, total // parts)
-    base[: total % parts] += 1
-    return base
+def _split_by_share(total: int, shares: np.ndarray) -> np.ndarray:
+    """``total`` split in proportion to ``shares`` (largest remainders)."""
+    exact = total * np.asarray(shares, dtype=float) / np.sum(shares)
+    counts = np.floor(exact).astype(np.int64)
+    counts[np.argsort(counts - exact, kind="stable")[: total - counts.sum()]] += 1
+    return counts
 
 
 def next_year(
@@ -363,8 +374,9 @@ def next_year(
     pupils["sen"] = sen
 
     # A new Year 1 (Reception children of the LA's schools, UPNs from their school).
-    usual = config.pupils / 11
-    intake = int(np.clip(config.pupils - len(pupils), round(0.7 * usual), round(1.3 * usual)))
+    # Year 1 is as large a share of the LA as nationally (so year groups keep the DfE's
+    # cohort sizes, and the LA's size drifts as England's does).
+    intake = round(config.pupils * cohort.year_shares[0])
     yg1 = np.ones(intake, dtype=np.int64)
     special = rng.random(intake) < cohort.special_share.get(1, 0.0)
     phase = np.where(special, "special", "primary")
@@ -406,7 +418,8 @@ def year_enrolments(
     second enrolment a few days later), the others leave the LA and are replaced by joiners
     from outside. Columns: ``row`` (into the returned population), ``pid, school, year_group,
     start, end`` (school-day indices, inclusive), ``entry_date, leaving_date`` and
-    ``unclassified`` (not on roll on the spring census day and crossing the LA boundary).
+    ``unclassified`` (drawn among the enrolments that cross the LA boundary and miss the
+    spring census day, as many per phase as the DfE's *Unclassified* share of enrolments).
     """
     n_days = len(school_days)
     end_year = parse_academic_year(academic_year) + 1
@@ -508,7 +521,19 @@ def year_enrolments(
     crosses_boundary = np.zeros(len(enrolments), dtype=bool)
     crosses_boundary[np.isin(enrolments["row"].to_numpy(), external)] = True
     crosses_boundary[len(enrolments) - n_join :] = True
-    enrolments["unclassified"] = ~on_census_day & crosses_boundary
+    # The DfE could not classify some of the enrolments that cross the LA boundary and miss
+    # the census day: as many, per phase, as its Unclassified share.
+    eligible = ~on_census_day & crosses_boundary
+    enrolment_phase = phase_of_school[enrolments["school"].to_numpy()]
+    unclassified = np.zeros(len(enrolments), dtype=bool)
+    for name in PHASES:
+        in_phase = enrolment_phase == name
+        candidates = np.flatnonzero(in_phase & eligible)
+        share = cohort.unclassified_share.get(name, 0.0)
+        wanted = min(round(share * in_phase.sum()), len(candidates))
+        if wanted > 0:
+            unclassified[rng.choice(candidates, size=wanted, replace=False)] = True
+    enrolments["unclassified"] = unclassified
     return enrolments, population
 
 
