@@ -24,6 +24,8 @@ from features.simulate.population import (
 
 CODE_DTYPE = pd.CategoricalDtype(list(CODES))
 SESSION_DTYPE = pd.CategoricalDtype(list(SESSIONS))
+SCHOOL_EFFECTS = ["absence_effect", "coding_effect", "late_effect"]
+"""The school random effects (:func:`~features.simulate.population.make_schools`)."""
 TRUTH_COLUMNS = [
     "academic_year",
     "school_urn",
@@ -50,13 +52,16 @@ class SimulatedAuthority:
     (:data:`~features.schema.PUPIL_COLUMNS`, one row per academic year × school × pupil),
     canonical ``marks`` (:data:`~features.schema.MARK_COLUMNS`; int32 URN, categorical UPN,
     session and code, ``datetime64`` date) and the hidden ``truth`` per enrolment (the
-    generative parameters: target rate, life event...; never written, never a feature)."""
+    generative parameters: target rate, life event...) and per school (``school_truth``:
+    ``school_urn, absence_effect, coding_effect, late_effect``) — never written, never a
+    feature."""
 
     config: SimulationConfig
     schools: pd.DataFrame
     pupils: pd.DataFrame
     marks: pd.DataFrame
     truth: pd.DataFrame
+    school_truth: pd.DataFrame | None = None
 
 
 def _rank_percentiles(
@@ -251,6 +256,7 @@ def simulate_authority(config: SimulationConfig | None = None) -> SimulatedAutho
         pupils=pd.concat(pupil_parts, ignore_index=True),
         marks=marks,
         truth=pd.concat(truth_parts, ignore_index=True),
+        school_truth=schools[["school_urn", *SCHOOL_EFFECTS]].copy(),
     )
 
 
