@@ -104,8 +104,9 @@ def simulate(
     )
     if register_files:
         typer.echo(
-            f"Register files for {config.years[-1]}: {counts['register_files']:,} files, "
-            f"{counts['register_rows']:,} rows under {Path(out) / 'registers'}"
+            f"Register files for {config.years[-1]}: {counts['register_files']:,} weekly files "
+            f"({counts['register_rows']:,} rows) and {counts['rosters']} rosters under "
+            f"{Path(out) / 'registers'}"
         )
     typer.echo("")
     typer.echo(format_headline_table(headline_figures(authority)))

@@ -33,7 +33,8 @@ def write_authority(
 ) -> dict[str, int]:
     """Write the authority under ``out_dir`` (created if needed; existing files of the same
     names are replaced). Returns counts of what was written: ``schools, pupils, marks`` and,
-    with ``register_files``, ``register_files`` (weekly files) and ``register_rows``."""
+    with ``register_files``, ``register_files`` (weekly register files, rosters not counted),
+    ``register_rows`` and ``rosters`` (one per school)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     authority.schools[SCHOOL_COLUMNS].to_csv(out_dir / "schools.csv", index=False)
@@ -45,8 +46,8 @@ def write_authority(
         "marks": len(authority.marks),
     }
     if register_files:
-        files, rows = write_register_files(authority, out_dir / "registers")
-        counts |= {"register_files": files, "register_rows": rows}
+        files, rows, rosters = write_register_files(authority, out_dir / "registers")
+        counts |= {"register_files": files, "register_rows": rows, "rosters": rosters}
     return counts
 
 
@@ -75,10 +76,13 @@ def _remove_old_register_files(registers_dir: Path) -> None:
             school_dir.rmdir()
 
 
-def write_register_files(authority: SimulatedAuthority, registers_dir: Path) -> tuple[int, int]:
+def write_register_files(
+    authority: SimulatedAuthority, registers_dir: Path
+) -> tuple[int, int, int]:
     """For the last simulated year: per school ``<urn>/roster.csv`` (that year's roster) and
     one long-form file per school week ``<urn>/<Monday>.csv`` with header
-    :data:`REGISTER_COLUMNS`. Returns (files written, register rows written)."""
+    :data:`REGISTER_COLUMNS`. Returns (weekly register files written, register rows written,
+    rosters written)."""
     year = authority.config.years[-1]
     first, last = academic_year_bounds(year)
     marks = authority.marks
@@ -87,13 +91,13 @@ def write_register_files(authority: SimulatedAuthority, registers_dir: Path) -> 
     rng = np.random.default_rng([authority.config.seed, 2024])
     roster = authority.pupils[authority.pupils["academic_year"] == year]
     _remove_old_register_files(Path(registers_dir))
-    files = rows = 0
+    files = rows = rosters = 0
     for urn, school_marks in year_marks.groupby("school_urn", observed=True, sort=True):
         school_dir = Path(registers_dir) / str(int(urn))
         school_dir.mkdir(parents=True, exist_ok=True)
         school_roster = roster[roster["school_urn"] == urn][ROSTER_COLUMNS]
         _iso_dates(school_roster).to_csv(school_dir / "roster.csv", index=False)
-        files += 1
+        rosters += 1
         register = pd.DataFrame(
             {
                 "upn": school_marks["upn"].astype(str).to_numpy(),
@@ -109,4 +113,4 @@ def write_register_files(authority: SimulatedAuthority, registers_dir: Path) -> 
             week[REGISTER_COLUMNS].to_csv(school_dir / name, index=False)
             files += 1
             rows += len(week)
-    return files, rows
+    return files, rows, rosters

@@ -157,7 +157,8 @@ def test_each_year_has_190_school_days_on_weekdays_with_half_terms(authority):
         assert len(dates) == 190
         assert (dates.day_of_week < 5).all()
         gaps = np.diff(dates.to_numpy()).astype("timedelta64[D]").astype(int)
-        # Christmas and Easter (two weeks), three half-terms (a week): six breaks over 5 days.
+        # Three half-terms (a week) and Christmas and Easter (two weeks): five breaks longer
+        # than a weekend (a bank holiday Monday makes a gap of four days).
         assert (gaps > 5).sum() == 5
         assert (gaps >= 14).sum() == 2
 
@@ -332,6 +333,16 @@ def test_cli_refuses_a_bad_regime_and_writes_nothing(tmp_path):
     assert result.exit_code == 2
     assert "regime must be one of" in result.output
     assert not out.exists()
+
+
+def test_write_counts_weekly_register_files_and_rosters_apart(tmp_path):
+    config = SimulationConfig(pupils=300, schools=3, years=("2024/25",), seed=1)
+    counts = write_authority(simulate_authority(config), tmp_path, register_files=True)
+    weekly = list((tmp_path / "registers").glob("*/20*.csv"))
+    rosters = list((tmp_path / "registers").glob("*/roster.csv"))
+    assert counts["register_files"] == len(weekly) > 0  # rosters are not register files
+    assert counts["rosters"] == len(rosters) == 3
+    assert counts["register_rows"] == sum(len(pd.read_csv(w)) for w in weekly)
 
 
 def test_writing_again_replaces_the_register_files_of_an_earlier_run(tmp_path):
