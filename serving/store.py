@@ -27,7 +27,7 @@ import pandas as pd
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from features.schema import FEATURE_SCHEMA_VERSION, ROSTER_COLUMNS
+from features.schema import ROSTER_COLUMNS
 from serving import audit
 from serving.auth import Principal
 from serving.db import Database
@@ -482,41 +482,45 @@ def _marks_frame_for_features(school_urn: int, marks: pd.DataFrame) -> pd.DataFr
     return frame
 
 
-def update_trajectory(
-    session: Session, school_urn: int, academic_year: str, file_marks: pd.DataFrame
-) -> pd.DataFrame:
-    """Bring the stored trajectory of a school-year up to date after marks were written.
+def _is_current(row: Trajectory) -> bool:
+    """Whether a stored trajectory was built by today's feature code: the same feature schema
+    version and exactly today's columns (a new counter, a renamed one)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    New weeks after the stored ones are appended (cheap: only the file's marks are read);
-    anything else — a correction to an earlier week, a first upload in the middle of a year —
-    rebuilds the school-year from all its stored marks, so the result always equals the
-    trajectory built from every mark at once.
-    """
+    import features.schema
+    from features.trajectory import TRAJECTORY_COLUMNS
+
+    if row.feature_schema_version != features.schema.FEATURE_SCHEMA_VERSION:
+        return False
+    columns = pq.read_schema(pa.BufferReader(row.payload)).names  # the footer only
+    return list(columns) == list(TRAJECTORY_COLUMNS)
+
+
+def _rebuild(session: Session, school_urn: int, academic_year: str) -> pd.DataFrame:
     from features.calendar import academic_year_bounds
-    from features.trajectory import append_weeks, build_trajectory
+    from features.trajectory import build_trajectory
 
-    stored = session.get(Trajectory, (school_urn, academic_year))
-    file_frame = _marks_frame_for_features(school_urn, file_marks)
-    first_monday = file_frame["date"].min() - pd.Timedelta(days=file_frame["date"].min().weekday())
-    if stored is None:
-        trajectory = build_trajectory(file_frame)
-        mode = "built"
-    elif first_monday.date() > stored.last_week_start:
-        trajectory = append_weeks(trajectory_from_bytes(stored.payload), file_frame)
-        mode = "appended"
-    else:
-        start, end = academic_year_bounds(academic_year)
-        trajectory = build_trajectory(_stored_marks(session, school_urn, start, end))
-        mode = "rebuilt"
-    last_mark = max(
-        file_frame["date"].max().date(), stored.last_mark_date if stored else dt.date.min
-    )
+    start, end = academic_year_bounds(academic_year)
+    return build_trajectory(_stored_marks(session, school_urn, start, end))
+
+
+def _save_trajectory(
+    session: Session,
+    school_urn: int,
+    academic_year: str,
+    stored: Trajectory | None,
+    trajectory: pd.DataFrame,
+    last_mark: dt.date,
+) -> None:
+    import features.schema
+
     values = {
         "weeks": int(trajectory["week"].max()),
         "first_week_start": pd.Timestamp(trajectory["week_start"].min()).date(),
         "last_week_start": pd.Timestamp(trajectory["week_start"].max()).date(),
         "last_mark_date": last_mark,
-        "feature_schema_version": FEATURE_SCHEMA_VERSION,
+        "feature_schema_version": features.schema.FEATURE_SCHEMA_VERSION,
         "payload": trajectory_to_bytes(trajectory),
         "updated_at": utcnow(),
     }
@@ -526,13 +530,52 @@ def update_trajectory(
         for key, value in values.items():
             setattr(stored, key, value)
     session.flush()
+
+
+def update_trajectory(
+    session: Session, school_urn: int, academic_year: str, file_marks: pd.DataFrame
+) -> pd.DataFrame:
+    """Bring the stored trajectory of a school-year up to date after marks were written.
+
+    New weeks after the stored ones are appended (cheap: only the file's marks are read);
+    anything else — a correction to an earlier week, a first upload in the middle of a year, a
+    stored trajectory built by an older feature schema (another version or other columns) —
+    rebuilds the school-year from all its stored marks, so the result always equals the
+    trajectory today's code builds from every mark at once.
+    """
+    from features.trajectory import append_weeks, build_trajectory
+
+    stored = session.get(Trajectory, (school_urn, academic_year))
+    file_frame = _marks_frame_for_features(school_urn, file_marks)
+    first_monday = file_frame["date"].min() - pd.Timedelta(days=file_frame["date"].min().weekday())
+    if stored is None:
+        trajectory = build_trajectory(file_frame)
+        mode = "built"
+    elif first_monday.date() > stored.last_week_start and _is_current(stored):
+        trajectory = append_weeks(trajectory_from_bytes(stored.payload), file_frame)
+        mode = "appended"
+    else:
+        trajectory = _rebuild(session, school_urn, academic_year)
+        mode = "rebuilt"
+    last_mark = max(
+        file_frame["date"].max().date(), stored.last_mark_date if stored else dt.date.min
+    )
+    _save_trajectory(session, school_urn, academic_year, stored, trajectory, last_mark)
     trajectory.attrs["mode"] = mode
     return trajectory
 
 
 def current_trajectory(session: Session, row: Trajectory) -> pd.DataFrame:
-    """The stored trajectory of a school-year."""
-    return trajectory_from_bytes(row.payload)
+    """The stored trajectory of a school-year, rebuilt from its stored marks (and stored
+    again, in the session's transaction) if an older feature schema built it."""
+    if _is_current(row):
+        return trajectory_from_bytes(row.payload)
+    log.info("rebuilding a %s trajectory stored under an older feature schema", row.academic_year)
+    trajectory = _rebuild(session, row.school_urn, row.academic_year)
+    _save_trajectory(
+        session, row.school_urn, row.academic_year, row, trajectory, row.last_mark_date
+    )
+    return trajectory
 
 
 def update_enrolment_totals(

@@ -13,8 +13,15 @@ from sqlalchemy import func, select
 from features.trajectory import build_trajectory
 from serving import store
 from serving.models import Mark, Pupil, Score, Trajectory, Upload
-from serving.pipeline import trajectory_from_bytes
-from tests.serving.conftest import OTHER_SCHOOL, SCHOOL, Service, load_weeks, upload
+from serving.pipeline import trajectory_from_bytes, trajectory_to_bytes
+from tests.serving.conftest import (
+    OTHER_SCHOOL,
+    SCHOOL,
+    Service,
+    load_weeks,
+    make_school,
+    upload,
+)
 
 
 def count(service: Service, table) -> int:
@@ -157,6 +164,62 @@ def test_weeks_appended_one_by_one_equal_the_trajectory_of_all_marks(
         expected.sort_values(key).reset_index(drop=True),
         check_dtype=False,
     )
+
+
+def _age_the_stored_trajectory(service: Service, how: str) -> None:
+    """Make the stored trajectory look as an older feature schema wrote it."""
+    from features.trajectory import COUNTER_COLUMNS
+
+    with service.db.write() as session:
+        row = session.get(Trajectory, (SCHOOL, "2024/25"))
+        row.feature_schema_version = "0"
+        if how == "columns":  # written before the latest counters existed
+            frame = trajectory_from_bytes(row.payload)
+            row.payload = trajectory_to_bytes(frame.drop(columns=COUNTER_COLUMNS[-3:]))
+
+
+def _assert_current(service: Service, weeks: range) -> pd.DataFrame:
+    import features.schema
+    from features.trajectory import TRAJECTORY_COLUMNS
+
+    with service.db.read_session() as session:
+        row = session.get(Trajectory, (SCHOOL, "2024/25"))
+        stored = trajectory_from_bytes(row.payload)
+        assert row.feature_schema_version == features.schema.FEATURE_SCHEMA_VERSION
+    assert list(stored.columns) == list(TRAJECTORY_COLUMNS)
+    marks = pd.concat([make_school().week_marks(w) for w in weeks])
+    marks = marks.rename(columns={"mark": "code"}).assign(school_urn=SCHOOL)
+    marks["date"] = pd.to_datetime(marks["date"])
+    expected = build_trajectory(marks)
+    key = ["upn", "week"]
+    pd.testing.assert_frame_equal(
+        stored.sort_values(key).reset_index(drop=True),
+        expected.sort_values(key).reset_index(drop=True),
+        check_dtype=False,
+    )
+    return stored
+
+
+@pytest.mark.parametrize("how", ["columns", "version"])
+def test_a_trajectory_of_an_older_feature_schema_is_rebuilt_not_appended_to(
+    service: Service, school, how: str
+) -> None:
+    load_weeks(service, school, range(1, 3))
+    _age_the_stored_trajectory(service, how)
+    response = upload(service, "registers", SCHOOL, school.week_csv(3), "w3.csv")
+    assert response.status_code == 200, response.text
+    assert response.json()["trajectory"] == "rebuilt"
+    _assert_current(service, range(1, 4))
+
+
+def test_rescoring_with_a_new_model_rebuilds_an_older_trajectory(service: Service, school):
+    load_weeks(service, school, range(1, 3))
+    _age_the_stored_trajectory(service, "columns")
+    service.source.version = "2"
+    assert service.client.app.state.holder.refresh() is True  # re-scores every school
+    _assert_current(service, range(1, 3))
+    body = service.client.get(f"/v1/schools/{SCHOOL}/risk", headers=service.auth("school")).json()
+    assert body["model_version"] == "2" and body["week"] == 2
 
 
 def test_file_with_errors_changes_nothing_and_reports_rows(service: Service, school) -> None:
