@@ -15,7 +15,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.calendar import parse_academic_year
-from features.schema import ATTENDANCE_FEATURES, DEFAULT_FEATURE_SET, FEATURE_SETS
+from features.schema import (
+    ATTENDANCE_FEATURES,
+    DEFAULT_FEATURE_SET,
+    FEATURE_SETS,
+    RISES_WITH_ABSENCE,
+)
 
 DEFAULT_CONFIG_PATH = Path(__file__).parent / "configs" / "default.toml"
 
@@ -35,9 +40,9 @@ class DataConfig(_Section):
     """Use every n-th snapshot week for training (evaluation always uses every week)."""
     refit_needs_history: bool = True
     """Leave out of the final refit a training year whose history features are unknown for
-    every pupil (the first year of the data): unknown by construction of the data window, a
-    situation scoring never meets. Such a year still serves early stopping. On the default
-    authority this lifts week-2 precision; later weeks are unchanged."""
+    every pupil (the first year of the data): unknown only because the data window starts
+    there, a situation scoring never meets once the service holds a year. Such a year still
+    serves early stopping."""
 
     @field_validator("test_year")
     @classmethod
@@ -70,21 +75,10 @@ class LightGBMConfig(_Section):
     lambda_l2: float = Field(1.0, ge=0)
     num_threads: int = Field(0, ge=0)
     """0 = LightGBM's default (all cores)."""
-    monotone_increasing: list[str] = Field(
-        default_factory=lambda: [
-            "absence_rate_ytd",
-            "authorised_rate_ytd",
-            "unauthorised_rate_ytd",
-            "absence_rate_2w",
-            "absence_rate_4w",
-            "absence_rate_8w",
-            "absence_change_2w",
-            "absence_change_4w",
-            "absence_change_8w",
-            "absence_rate_last_year",
-        ]
-    )
-    """Features along which risk may only rise: more absence never lowers the score."""
+    monotone_increasing: list[str] = Field(default_factory=lambda: list(RISES_WITH_ABSENCE))
+    """Features along which risk may only rise. With all of
+    :data:`features.schema.RISES_WITH_ABSENCE` listed, more recent absence never lowers a score;
+    leaving one out gives up that guarantee."""
     monotone_constraints_method: Literal["basic", "intermediate", "advanced"] = "intermediate"
 
     @field_validator("monotone_increasing")
@@ -98,8 +92,11 @@ class LightGBMConfig(_Section):
 
 class CalibrationConfig(_Section):
     method: Literal["isotonic", "none"] = "isotonic"
-    """Isotonic regression fitted on the validation year; kept only if it lowers the expected
-    calibration error on the test year."""
+    """Isotonic regression of the training labels on out-of-fold predictions of the shipped
+    recipe (see :mod:`training.model`); kept only if it lowers the expected calibration error
+    on the test year."""
+    folds: int = Field(3, ge=2, le=10)
+    """Folds of schools for the out-of-fold predictions the calibration is fitted on."""
 
 
 class EvaluationConfig(_Section):

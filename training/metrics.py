@@ -261,18 +261,32 @@ def lead_times(
     return table
 
 
-def summarise_lead_times(table: pd.DataFrame) -> pd.DataFrame:
-    """Per model: PA pupils, median lead (weeks, over pupils both flag), shares flagged
-    earlier / same week / later, and pupils flagged only by the model, only by the rule, or
-    by neither."""
+def summarise_lead_times(table: pd.DataFrame, last_week: int | None = None) -> pd.DataFrame:
+    """Per model: PA pupils; the median lead (weeks) over the pupils either side flags, a side
+    that never flags a pupil counting as flagging them after ``last_week`` (default: the last
+    first-week seen); the median, mean and shares earlier / same week / later over the pupils
+    both flag; and pupils flagged only by the model, only by the rule, or by neither."""
+    if last_week is None:
+        last_week = int(np.nanmax(table[["first_week", "reference_first_week"]].to_numpy()))
+    never = last_week + 1
     rows = []
     for model, group in table.groupby("model", sort=False):
         both = group.dropna(subset=["first_week", "reference_first_week"])
         lead = both["lead_weeks"]
+        either = group[group["first_week"].notna() | group["reference_first_week"].notna()]
+        lead_either = either["reference_first_week"].fillna(never) - either["first_week"].fillna(
+            never
+        )
         rows.append(
             {
                 "model": model,
                 "pa_pupils": len(group),
+                "flagged_by_either": len(either),
+                "median_lead_weeks_either": float(lead_either.median())
+                if len(either)
+                else float("nan"),
+                "earlier_either": float((lead_either > 0).mean()) if len(either) else float("nan"),
+                "later_either": float((lead_either < 0).mean()) if len(either) else float("nan"),
                 "flagged_by_both": len(both),
                 "median_lead_weeks": float(lead.median()) if len(lead) else float("nan"),
                 "mean_lead_weeks": float(lead.mean()) if len(lead) else float("nan"),
@@ -329,3 +343,72 @@ def metric_value(
         & (metrics["week"] == week)
     ]["value"]
     return float(hit.iloc[0]) if len(hit) else float("nan")
+
+
+def _weighted_top_share(
+    order: np.ndarray, label: np.ndarray, weights: np.ndarray, share: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hits and flagged weight of the top ``share`` of weighted rows, for each row of
+    ``weights`` (resamples × rows); ``order`` sorts the rows best first."""
+    w = weights[:, order]
+    before = np.cumsum(w, axis=1) - w  # weight ranked above each row
+    k = np.ceil(share * w.sum(axis=1, keepdims=True) - 1e-9)
+    flagged = before < k
+    return (flagged * w * label[order]).sum(axis=1), (flagged * w).sum(axis=1)
+
+
+def bootstrap_precision_difference(
+    frame: EvaluationFrame,
+    scores_a: np.ndarray,
+    scores_b: np.ndarray,
+    mask: np.ndarray,
+    *,
+    share: float,
+    weeks: list[int],
+    resamples: int = 200,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Precision at the top ``share`` of a minus b, per week in ``weeks`` (and pooled), with a
+    95% interval from a pupil-level (Poisson) bootstrap: each enrolment gets one weight per
+    resample, shared by all its weeks, so the pooled interval allows for the same pupil
+    appearing every week. Returns ``week, difference, low, high``."""
+    rng = np.random.default_rng(seed)
+    enrolments, enrol_index = np.unique(frame.enrolment[mask], return_inverse=True)
+    # Row 0 is the data itself (all weights 1), rows 1.. the resamples.
+    weights = np.vstack(
+        [np.ones(len(enrolments)), rng.poisson(1.0, size=(resamples, len(enrolments)))]
+    ).astype(np.float64)
+    label, week, tie = frame.label[mask].astype(np.float64), frame.week[mask], frame.tie_break[mask]
+    a, b = np.asarray(scores_a, dtype=float)[mask], np.asarray(scores_b, dtype=float)[mask]
+    pooled = np.zeros((4, resamples + 1))  # hits a, flagged a, hits b, flagged b
+    rows = []
+    for w in np.unique(week):
+        in_week = np.flatnonzero(week == w)
+        sample = weights[:, enrol_index[in_week]]
+        counts = np.vstack(
+            [
+                np.vstack(
+                    _weighted_top_share(
+                        np.lexsort((tie[in_week], -s[in_week])), label[in_week], sample, share
+                    )
+                )
+                for s in (a, b)
+            ]
+        )
+        pooled += counts
+        if int(w) in weeks:
+            rows.append((int(w), counts))
+    rows.append((POOLED, pooled))
+    out = []
+    for w, (hits_a, flagged_a, hits_b, flagged_b) in rows:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            diff = hits_a / flagged_a - hits_b / flagged_b
+        out.append(
+            {
+                "week": w,
+                "difference": float(diff[0]),
+                "low": float(np.nanpercentile(diff[1:], 2.5)),
+                "high": float(np.nanpercentile(diff[1:], 97.5)),
+            }
+        )
+    return pd.DataFrame(out)

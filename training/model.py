@@ -3,18 +3,22 @@
 Procedure (one feature set):
 
 1. With a validation year (two or more training years): fit on the earlier training years,
-   early-stop on the validation year (binary log-loss), keep the best number of trees, and fit
-   an isotonic calibration of the validation year's predictions. Then refit on the training
-   years with that number of trees — the latest year is the most like the test year, so the
-   final model must see it (a first data year without any history is left out of the refit,
-   see ``DataConfig.refit_needs_history``).
+   early-stop on the validation year (binary log-loss) and keep the best number of trees. Then
+   refit on the training years with that number of trees — the latest year is the most like
+   the test year, so the final model must see it (a first data year without any history is
+   left out of the refit, see ``DataConfig.refit_needs_history``).
 2. With a single training year there is no later year to stop on: the booster runs
-   ``num_boost_round`` trees and the calibration is the identity.
+   ``num_boost_round`` trees.
+3. Calibration is fitted for the model that is shipped, not for the early-stopping one: the
+   refit rows are split into folds of schools (a pupil-year never straddles two folds), the
+   same recipe (parameters, number of trees) is fitted on all folds but one and predicts the
+   one left out, and an isotonic regression maps these out-of-fold probabilities to the
+   labels. The shipped booster, fitted on all the refit rows, is then mapped through it.
 
 The calibration is a candidate: :mod:`training.pipeline` keeps it only if it lowers the
 expected calibration error on the test year (the brief's rule; it is reported either way).
-Monotone constraints make risk non-decreasing in the absence-rate features listed in the
-config, so more absence never lowers a score.
+Monotone constraints make risk non-decreasing in the features listed in the config
+(:data:`features.schema.RISES_WITH_ABSENCE`), so more recent absence never lowers a score.
 """
 
 from __future__ import annotations
@@ -106,12 +110,13 @@ def fit_booster(
     *,
     seed: int,
     calibrate: bool = True,
+    calibration_folds: int = 3,
     label: str = "pa_year_end",
 ) -> FittedBooster:
     """Fit the risk model for one feature set (see the module docstring for the procedure).
 
     ``fit_rows`` / ``validation_rows`` are the early-stopping split (``validation_rows`` may be
-    ``None``); ``train_rows`` are the rows of the final refit.
+    ``None``); ``train_rows`` are the rows of the final refit (and of the calibration folds).
     """
     params = lightgbm_params(config, features, seed)
 
@@ -124,47 +129,79 @@ def fit_booster(
             free_raw_data=True,
         )
 
-    if validation_rows is None or validation_rows.empty:
-        booster = lgb.train(params, dataset(train_rows), num_boost_round=config.num_boost_round)
-        return FittedBooster(
-            feature_set,
-            features,
-            booster,
-            booster.num_trees(),
-            False,
-            Calibration.identity(),
-            params,
-        )
-
-    fit_set = dataset(fit_rows)
-    valid_set = dataset(validation_rows, reference=fit_set)
     history: dict[str, Any] = {}
-    stopper = lgb.train(
-        params,
-        fit_set,
-        num_boost_round=config.num_boost_round,
-        valid_sets=[valid_set],
-        valid_names=["validation"],
-        callbacks=[
-            lgb.early_stopping(config.early_stopping_rounds, verbose=False),
-            lgb.record_evaluation(history),
-        ],
-    )
-    best = max(1, int(stopper.best_iteration or stopper.num_trees()))
+    early_stopped = validation_rows is not None and not validation_rows.empty
+    if early_stopped:
+        fit_set = dataset(fit_rows)
+        stopper = lgb.train(
+            params,
+            fit_set,
+            num_boost_round=config.num_boost_round,
+            valid_sets=[dataset(validation_rows, reference=fit_set)],
+            valid_names=["validation"],
+            callbacks=[
+                lgb.early_stopping(config.early_stopping_rounds, verbose=False),
+                lgb.record_evaluation(history),
+            ],
+        )
+        rounds = max(1, int(stopper.best_iteration or stopper.num_trees()))
+    else:
+        rounds = config.num_boost_round
+    booster = lgb.train(params, dataset(train_rows), num_boost_round=rounds)
     calibration = Calibration.identity()
     if calibrate:
-        validation_probability = stopper.predict(
-            feature_matrix(validation_rows, features), num_iteration=best
+        out_of_fold = out_of_fold_probability(
+            train_rows, features, params, rounds, calibration_folds, label=label
         )
-        calibration = fit_isotonic(validation_probability, validation_rows[label].to_numpy())
-    booster = lgb.train(params, dataset(train_rows), num_boost_round=best)
+        if out_of_fold is not None:
+            calibration = fit_isotonic(out_of_fold, train_rows[label].to_numpy())
     return FittedBooster(
         feature_set,
         features,
         booster,
-        best,
-        True,
+        rounds,
+        early_stopped,
         calibration,
         params,
         list(history.get("validation", {}).get("binary_logloss", [])),
     )
+
+
+def school_folds(rows: pd.DataFrame, folds: int, seed: int) -> np.ndarray | None:
+    """Fold number (0..folds-1) per row, by school: schools shuffled with ``seed`` and dealt
+    out in turn. ``None`` with fewer than two schools."""
+    schools = np.unique(rows["school_urn"].to_numpy())
+    if len(schools) < 2:
+        return None
+    order = np.random.default_rng(seed).permutation(len(schools))
+    fold_of_school = np.empty(len(schools), dtype=np.int64)
+    fold_of_school[order] = np.arange(len(schools)) % min(folds, len(schools))
+    return fold_of_school[np.searchsorted(schools, rows["school_urn"].to_numpy())]
+
+
+def out_of_fold_probability(
+    rows: pd.DataFrame,
+    features: list[str],
+    params: dict[str, Any],
+    rounds: int,
+    folds: int,
+    *,
+    label: str = "pa_year_end",
+) -> np.ndarray | None:
+    """Each row's probability from the same recipe fitted without its school's fold (``None``
+    with fewer than two schools)."""
+    fold = school_folds(rows, folds, int(params.get("seed", 0)))
+    if fold is None:
+        return None
+    x = feature_matrix(rows, features)
+    y = rows[label].to_numpy(dtype=float)
+    out = np.empty(len(rows))
+    for k in np.unique(fold):
+        held = fold == k
+        fitted = lgb.train(
+            params,
+            lgb.Dataset(x[~held], label=y[~held], feature_name=features),
+            num_boost_round=rounds,
+        )
+        out[held] = fitted.predict(x[held])
+    return out

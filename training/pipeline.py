@@ -26,10 +26,13 @@ from training.config import TrainingConfig
 from training.data import LABEL, YearSplit, data_window, rows_for, split_years
 from training.fairness import fairness_audit
 from training.metrics import (
+    POOLED,
     EvaluationFrame,
+    bootstrap_precision_difference,
     evaluate_scores,
     expected_calibration_error,
     lead_times,
+    metric_value,
     reliability_table,
     summarise_lead_times,
 )
@@ -105,6 +108,7 @@ class Evaluation:
     calibration: pd.DataFrame  # per LightGBM model: raw vs calibrated ECE/Brier, kept method
     models: list[str]  # evaluated keys, registered model first
     registered_key: str
+    comparisons: pd.DataFrame = field(default_factory=pd.DataFrame)  # see compare_to_baselines
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -133,6 +137,7 @@ def train_models(snapshots: pd.DataFrame, config: TrainingConfig) -> TrainedMode
             config.lightgbm,
             seed=config.run.seed,
             calibrate=config.calibration.method == "isotonic",
+            calibration_folds=config.calibration.folds,
         )
     baselines = Baselines().fit(train_rows, train_rows[LABEL].to_numpy())
     return TrainedModels(
@@ -278,18 +283,116 @@ def evaluate(
         ignore_index=True,
     )
     importance = global_importance(models[registered_key], test_rows, config.run.seed)
+    comparisons = compare_to_baselines(frame, scores, metrics, registered_key, config)
     return Evaluation(
         test_year=str(years[0]),
         metrics=metrics,
         lead_times=leads,
-        lead_summary=summarise_lead_times(leads),
+        lead_summary=summarise_lead_times(leads, int(frame.week.max())),
         fairness=fairness,
         reliability=reliability,
         importance=importance,
         calibration=calibration if calibration is not None else pd.DataFrame(),
         models=keys,
         registered_key=registered_key,
+        comparisons=comparisons,
     )
+
+
+CEILING = 0.95
+"""Precision at which both a model's and a baseline's top list are (nearly) all pupils who end
+the year persistently absent: neither can be beaten by much, a tie there says nothing."""
+
+
+def compare_to_baselines(
+    frame: EvaluationFrame,
+    scores: dict[str, np.ndarray],
+    metrics: pd.DataFrame,
+    model: str,
+    config: TrainingConfig,
+) -> pd.DataFrame:
+    """Does ``model`` beat every baseline, per population and reported week (and pooled)?
+
+    One row per (population, week, metric) for ROC AUC and precision at the operating share:
+    the model's value, the best baseline's, the difference, and for precision a 95% pupil-level
+    bootstrap interval of the difference. ``verdict`` is ``beats`` or, where the model does not
+    beat the best baseline, ``ceiling`` (both lists nearly all PA pupils), ``within noise``
+    (the interval includes zero) or ``behind``; ``why`` says it in a sentence."""
+    ev = config.evaluation
+    share_name = f"{round(ev.operating_share * 100):g}"
+    precision = f"precision_at_{share_name}"
+    rows = []
+    for population in ("all", "emerging"):
+        for metric in ("roc_auc", precision):
+            for week in [*ev.report_weeks, POOLED]:
+                values = {
+                    k: metric_value(metrics, k, metric, population=population, week=week)
+                    for k in [model, *BASELINES]
+                }
+                best = max(BASELINES, key=lambda b: np.nan_to_num(values[b], nan=-np.inf))
+                rows.append(
+                    {
+                        "population": population,
+                        "week": week,
+                        "metric": metric,
+                        "model_value": values[model],
+                        "best_baseline": best,
+                        "baseline_value": values[best],
+                        "difference": values[model] - values[best],
+                    }
+                )
+    table = pd.DataFrame(rows)
+    table["low"] = np.nan
+    table["high"] = np.nan
+    # One bootstrap per population and best baseline: it covers all weeks (and pooled) at once.
+    for (population, best), group in table[table["metric"] == precision].groupby(
+        ["population", "best_baseline"], sort=False
+    ):
+        interval = bootstrap_precision_difference(
+            frame,
+            scores[model],
+            scores[best],
+            frame.population(population),
+            share=ev.operating_share,
+            weeks=[int(w) for w in group["week"] if w != POOLED],
+            seed=ev.tie_break_seed,
+        ).set_index("week")
+        table.loc[group.index, ["low", "high"]] = interval.loc[
+            group["week"].astype(int), ["low", "high"]
+        ].to_numpy(dtype=float)
+    table["verdict"] = np.select(
+        [
+            table["difference"] > 0,
+            (table["model_value"] >= CEILING) & (table["baseline_value"] >= CEILING),
+            (table["low"] <= 0) & (table["high"] >= 0),
+        ],
+        ["beats", "ceiling", "within noise"],
+        default="behind",
+    )
+    table["why"] = [_why(row, share_name) for row in table.itertuples(index=False)]
+    return table
+
+
+def _why(row: Any, share: str) -> str:
+    """One sentence on a comparison (empty where the model beats the best baseline)."""
+    baseline = model_label(row.best_baseline)
+    if row.verdict == "beats":
+        return ""
+    gap = f"{row.difference:+.3f}"
+    if row.verdict == "ceiling":
+        return (
+            f"Both top-{share}% lists are almost all pupils who end the year persistently absent "
+            f"({row.model_value:.3f} vs {baseline} {row.baseline_value:.3f}): by this week the "
+            "year-to-date absence of those pupils already marks them, so there is no room left "
+            "to beat."
+        )
+    if row.verdict == "within noise":
+        return (
+            f"{gap} against {baseline}, inside the 95% interval of the difference "
+            f"({row.low:+.3f} to {row.high:+.3f}): no real difference on this many pupils."
+        )
+    interval = "" if np.isnan(row.low) else f" (95% interval {row.low:+.3f} to {row.high:+.3f})"
+    return f"{baseline} is ahead by {-row.difference:.3f}{interval}."
 
 
 @dataclass

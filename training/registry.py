@@ -153,6 +153,15 @@ def signature_and_example(model: RiskModel, rows: pd.DataFrame) -> tuple[Any, pd
     return signature, example
 
 
+def _project_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("attendance-ews")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.1.0"
+
+
 @dataclass
 class LoggedRun:
     """What :func:`log_run` created."""
@@ -221,6 +230,8 @@ def log_run(
                 input_example=example,
                 registered_model_name=model_name,
                 pip_requirements=[
+                    # The pyfunc's class lives in this project's ``features`` package.
+                    f"attendance-ews=={_project_version()}",
                     f"mlflow=={mlflow.__version__}",
                     f"lightgbm=={lightgbm.__version__}",
                     f"numpy=={np.__version__}",
@@ -357,8 +368,6 @@ def promote(
         client.set_model_version_tag(
             name, version, "accepted_failed_gates", ",".join(g.name for g in failed)
         )
-    if _alias_version(client, name, CHALLENGER_ALIAS) == version:
-        client.delete_registered_model_alias(name, CHALLENGER_ALIAS)
     how = f" despite {len(failed)} failed gate(s), risk accepted: {accept_risk}" if failed else ""
     return PromotionOutcome(
         True,
@@ -461,6 +470,26 @@ def stored_window(name: str, version: str) -> dict[str, Any]:
         return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def calibration_row(model: RiskModel, rows: pd.DataFrame, config: TrainingConfig) -> dict[str, Any]:
+    """Raw and calibrated ECE and Brier of a registered model on ``rows`` (its calibration is
+    already chosen; this shows what it does on these rows)."""
+    from training.data import LABEL
+    from training.metrics import expected_calibration_error
+
+    bins = config.evaluation.ece_bins
+    y = rows[LABEL].to_numpy(dtype=float)
+    raw = model.booster.predict(model.feature_matrix(rows))
+    calibrated = model.calibration.apply(raw)
+    return {
+        "feature_set": model.feature_set,
+        "ece_raw": expected_calibration_error(y, raw, bins),
+        "brier_raw": float(np.mean((raw - y) ** 2)),
+        "ece_calibrated": expected_calibration_error(y, calibrated, bins),
+        "brier_calibrated": float(np.mean((calibrated - y) ** 2)),
+        "kept": model.calibration.method,
+    }
+
+
 def evaluate_version(
     name: str,
     version: str | None,
@@ -477,6 +506,8 @@ def evaluate_version(
     Baselines are the ones fitted in the version's run; settings are the run's config unless
     ``config`` is given. Returns (evaluation, report paths, version, config used).
     """
+    from mlflow import MlflowClient
+
     from features.riskmodel import load_risk_model
     from training.data import DataError, describe_years, load_dataset, rows_for
     from training.pipeline import evaluate, model_key
@@ -487,14 +518,31 @@ def evaluate_version(
     year = test_year or str(model.metadata.get("test_year", ""))
     if not year:
         raise RegistryError(f"{name} version {version} records no test year: pass --test-year")
+    seen = {
+        str(y) for key in ("train_years", "refit_years") for y in model.metadata.get(key) or []
+    } | {str(model.metadata.get("validation_year") or "")}
+    if year in seen:
+        raise RegistryError(
+            f"{name} version {version} was trained on {year} "
+            f"(training years {', '.join(sorted(seen - {''}))}): its numbers there are not "
+            "held out. Evaluate on a later year (--test-year)."
+        )
     snapshots = load_dataset(source_dir, years=[year])
     test_rows = rows_for(snapshots, [year])
     if test_rows.empty:
         raise DataError(f"{source_dir} has no labelled snapshot rows for {year}")
     key = model_key(model.feature_set)
     evaluation = evaluate(
-        test_rows, {key: model}, stored_baselines(name, version), cfg, registered_key=key
+        test_rows,
+        {key: model},
+        stored_baselines(name, version),
+        cfg,
+        registered_key=key,
+        calibration=pd.DataFrame([{"model": key, **calibration_row(model, test_rows, cfg)}]),
     )
+    if year == str(model.metadata.get("test_year", "")):
+        # Same year as the training run: its comparison of feature sets still holds.
+        evaluation.extra["run_pooled"] = run_summary(MlflowClient(), name, version).get("pooled")
     window = stored_window(name, version)
     window["test"] = describe_years(snapshots, [year])
     out = out_dir or Path(reports_dir) / f"{name}-v{version}-{year.replace('/', '-')}"

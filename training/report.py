@@ -21,7 +21,6 @@ from typing import Any
 
 import pandas as pd
 
-from training.baselines import BASELINES
 from training.config import TrainingConfig
 from training.gates import check_gates, gate_summary
 from training.metrics import POOLED, metric_table, metric_value
@@ -101,41 +100,55 @@ def _has(evaluation: Evaluation, metric: str) -> bool:
 
 
 def beats_table(evaluation: Evaluation, config: TrainingConfig, model: str) -> pd.DataFrame:
-    """Per week and population: the model's AUC and precision at the operating share, the best
-    baseline's, and whether the model beats every baseline on both ("tie" where it equals the
-    best, e.g. both lists are all PA pupils late in the year)."""
+    """Per population and reported week (and pooled): the model's AUC and precision at the
+    operating share beside the best baseline's, the 95% interval of the precision difference,
+    and whether the model beats every baseline on both — and, where it does not, why
+    (:func:`training.pipeline.compare_to_baselines`)."""
     share = f"{round(config.evaluation.operating_share * 100):g}"
+    table = evaluation.comparisons
+    if table.empty or model != evaluation.registered_key:
+        return pd.DataFrame()
     rows = []
-    for population in ("all", "emerging"):
-        for week in [*config.evaluation.report_weeks, POOLED]:
-            row: dict[str, Any] = {
+    for (population, week), group in table.groupby(["population", "week"], sort=False):
+        auc = group[group["metric"] == "roc_auc"].iloc[0]
+        precision = group[group["metric"] == f"precision_at_{share}"].iloc[0]
+        failing = [r for r in (auc, precision) if r["verdict"] != "beats"]
+        rows.append(
+            {
                 "population": population,
                 "week": "pooled" if week == POOLED else str(week),
+                "model AUC": auc["model_value"],
+                "best baseline AUC": auc["baseline_value"],
+                f"model P@{share}%": precision["model_value"],
+                f"best baseline P@{share}%": precision["baseline_value"],
+                "best baseline": model_label(precision["best_baseline"]),
+                "difference (95% interval)": f"{precision['difference']:+.3f} "
+                f"({precision['low']:+.3f} to {precision['high']:+.3f})",
+                "beats all": "yes" if not failing else failing[-1]["verdict"],
+                "why not": " ".join(r["why"] for r in failing),
             }
-            worse = tied = False
-            for metric, label in (("roc_auc", "AUC"), (f"precision_at_{share}", f"P@{share}%")):
-                own = metric_value(
-                    evaluation.metrics, model, metric, population=population, week=week
-                )
-                others = {
-                    b: metric_value(evaluation.metrics, b, metric, population=population, week=week)
-                    for b in BASELINES
-                }
-                best = max(others, key=lambda b: -math.inf if math.isnan(others[b]) else others[b])
-                row[f"model {label}"] = own
-                row[f"best baseline {label}"] = others[best]
-                row[f"best baseline ({label})"] = model_label(best)
-                known = [v for v in others.values() if not math.isnan(v)]
-                worse |= any(own < v - 1e-12 for v in known) or math.isnan(own)
-                tied |= any(abs(own - v) <= 1e-12 for v in known)
-            row["beats all"] = "NO" if worse else ("tie" if tied else "yes")
-            rows.append(row)
+        )
     return pd.DataFrame(rows)
 
 
 def context_table(evaluation: Evaluation) -> pd.DataFrame | None:
-    """Pooled metrics of each LightGBM feature set side by side (what context adds)."""
-    lgbm = [m for m in evaluation.models if m.startswith("lgbm_")]
+    """Pooled metrics of each LightGBM feature set side by side (what context adds): from this
+    evaluation, or, for ``ews evaluate`` of a registered model on its own test year, from the
+    training run's stored summary (``extra["run_pooled"]``)."""
+    stored = evaluation.extra.get("run_pooled")
+    if stored:
+
+        def value(key: str, metric: str, population: str) -> float:
+            found = stored.get(population, {}).get(key, {}).get(metric)
+            return float("nan") if found is None else float(found)
+
+        lgbm = [m for m in stored.get("all", {}) if m.startswith("lgbm_")]
+    else:
+
+        def value(key: str, metric: str, population: str) -> float:
+            return metric_value(evaluation.metrics, key, metric, population=population)
+
+        lgbm = [m for m in evaluation.models if m.startswith("lgbm_")]
     if len(lgbm) < 2:
         return None
     rows = []
@@ -143,9 +156,7 @@ def context_table(evaluation: Evaluation) -> pd.DataFrame | None:
         for metric in ("roc_auc", "average_precision", "precision_at_10", "recall_at_10", "ece"):
             row: dict[str, Any] = {"population": population, "metric": METRIC_LABELS[metric]}
             for key in lgbm:
-                row[model_label(key)] = metric_value(
-                    evaluation.metrics, key, metric, population=population
-                )
+                row[model_label(key)] = value(key, metric, population)
             row["difference"] = row[model_label(lgbm[1])] - row[model_label(lgbm[0])]
             rows.append(row)
     return pd.DataFrame(rows)
@@ -194,6 +205,10 @@ def summary(
             for population in ("all", "emerging")
         },
         "median_lead_weeks": {key: float(lead.loc[key, "median_lead_weeks"]) for key in lead.index},
+        "median_lead_weeks_either": {
+            key: float(lead.loc[key, "median_lead_weeks_either"]) for key in lead.index
+        },
+        "beats_baselines": evaluation.comparisons.to_dict(orient="records"),
         "calibration": evaluation.calibration.to_dict(orient="records"),
     }
     return json.loads(json.dumps(out, default=_json_default, allow_nan=True))
@@ -233,6 +248,11 @@ def render_report(
         "",
         "## Does the model beat every baseline?",
         "",
+        f"AUC and precision in the top {share}% each week, against the best of the three "
+        "baselines at that week. The interval is a 95% pupil-level bootstrap of the precision "
+        "difference. Where the model does not beat every baseline, *why not* says whether the "
+        "lists are at their ceiling, the gap is within noise, or a baseline is ahead.",
+        "",
         markdown_table(beats_table(evaluation, config, model)),
         "",
         "## All pupils",
@@ -247,7 +267,10 @@ def render_report(
         "",
         "For pupils who end the year persistently absent: the first week each model puts them "
         "in the top list, against the first week the year-to-date rule does. Positive = earlier."
-        " Median and shares are over pupils both flag at some point.",
+        " *median_lead_weeks_either* is over the pupils either side flags at some point (a side "
+        "that never flags a pupil counts as flagging them after the last week); "
+        "*median_lead_weeks* and the shares earlier / same week / later are over the pupils "
+        "both flag.",
         "",
         markdown_table(
             evaluation.lead_summary.assign(model=evaluation.lead_summary["model"].map(model_label)),
@@ -259,8 +282,9 @@ def render_report(
         lines += [
             "## Calibration",
             "",
-            "Isotonic calibration is fitted on the validation year and kept only if it lowers "
-            "the test year's expected calibration error.",
+            "Isotonic calibration is fitted on out-of-fold predictions of the shipped recipe "
+            f"over the training rows ({config.calibration.folds} folds of schools) and kept only "
+            "if it lowers the test year's expected calibration error.",
             "",
             markdown_table(evaluation.calibration, digits=4),
             "",
@@ -282,7 +306,10 @@ def render_report(
         f"Ratios to the reference group; `!` marks a ratio outside {config.fairness.low}–"
         f"{config.fairness.high} for a group of at least {config.fairness.min_group_size} pupils "
         f"whose rate differs by at least {config.fairness.min_abs_difference:g}. Rows are "
-        "pupil-weeks of the test year.",
+        "pupil-weeks of the test year. The promotion gate checks the "
+        f"{', '.join(config.promotion.fairness_metrics)} ratios; flag-rate ratios are shown "
+        "but not gated unless configured, because groups with more persistent absence should "
+        "be flagged more often.",
         "",
         markdown_table(fairness_table(evaluation, model)),
         "",
@@ -342,8 +369,12 @@ Calibration: {calibration}. Trees: {num_trees}. Feature schema version {schema_v
 {metrics}
 
 Per-week tables (weeks {weeks}), lead time and plots are in the evaluation report logged with
-this model. Median lead time over the year-to-date rule (top {share}% each week, pupils both
-flag): **{lead} weeks**.
+this model. Median lead time over the year-to-date rule (top {share}% each week): **{lead_either}
+weeks** over the pupils who end the year persistently absent and whom either flags, **{lead}
+weeks** over those both flag.
+
+## Where it does not beat every baseline
+{not_beaten}
 
 ## Fairness (top {share}% each week and caseload {caseload} per school)
 Ratios to the reference group; `!` = outside {low}–{high} for a group large enough to judge.
@@ -405,7 +436,19 @@ def render_model_card(
                 f"{w['rows']:,} pupil-weeks, {w['schools']} schools, weeks {w['weeks']}, "
                 f"PA rate {w['pa_rate']:.1%}"
             )
-    lead = evaluation.lead_summary.set_index("model").loc[model, "median_lead_weeks"]
+    lead_row = evaluation.lead_summary.set_index("model").loc[model]
+    lead, lead_either = lead_row["median_lead_weeks"], lead_row["median_lead_weeks_either"]
+    beats = beats_table(evaluation, config, model)
+    not_beaten = beats[beats["beats all"] != "yes"] if not beats.empty else beats
+    not_beaten_text = (
+        "\n".join(
+            f"- {r['population']} pupils, week {r['week']}: {r['why not']}"
+            for _, r in not_beaten.iterrows()
+        )
+        if len(not_beaten)
+        else "It beats every baseline on AUC and precision at every reported week, for all "
+        "pupils and for the emerging group."
+    )
     gates = check_gates(gate_summary(evaluation.metrics, evaluation.fairness, model, config))
     features = model_metadata.get("features", [])
     context = {"fsm", "sen_provision", "eal"} & set(features)
@@ -427,6 +470,8 @@ def render_model_card(
         weeks=", ".join(str(w) for w in config.evaluation.report_weeks),
         share=share,
         lead=_fmt(float(lead), 1),
+        lead_either=_fmt(float(lead_either), 1),
+        not_beaten=not_beaten_text,
         low=config.fairness.low,
         high=config.fairness.high,
         fairness=markdown_table(fairness_table(evaluation, model)),

@@ -4,6 +4,7 @@ without outputs."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,12 @@ def test_notebook_reproduces_the_evaluation(logged, authority_dir, store, monkey
     )
     assert f"{TEST_MODEL_NAME} version {logged.version}" in text
     assert "Year-to-date rule" in text and "pooled" in text
+    # The headline numbers agree with those logged by the training run.
+    match = re.search(
+        r"reproduces the logged run: (\d+) pooled numbers, largest difference (\S+)", text
+    )
+    assert match, "the notebook did not compare its numbers with the logged run"
+    assert int(match[1]) >= 30 and float(match[2]) < 1e-9
     images = [
         o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
     ]

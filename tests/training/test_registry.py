@@ -12,6 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from features.riskmodel import load_risk_model
+from features.schema import FEATURE_SCHEMA_VERSION
 from tests.training.conftest import TEST_MODEL_NAME, small_config
 
 
@@ -61,7 +62,7 @@ def test_the_run_records_config_window_features_commit_and_metrics(logged) -> No
     client = MlflowClient()
     run = client.get_run(logged.run_id)
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
-    assert tags["feature_schema_version"] == "1"
+    assert tags["feature_schema_version"] == FEATURE_SCHEMA_VERSION
     assert tags["features"].split(",")[0] == "possible_sessions_ytd"
     assert tags["git_commit"]
     assert params["lightgbm.num_boost_round"] == "60"
@@ -157,7 +158,31 @@ def test_evaluate_writes_the_report_for_a_registered_version(
                 expected["pooled"][population][key], nan_ok=True
             )
     assert (tmp_path / "plots" / "reliability.png").exists()
-    assert "LightGBM (attendance)" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert "LightGBM (attendance)" in report
+    # The same report as the training run's: calibration, context, the baseline verdicts.
+    for section in ("## Calibration", "## What context", "## Does the model beat every baseline"):
+        assert section in report
+
+    def verdicts(rows: list[dict]) -> dict:
+        return {(r["population"], r["week"], r["metric"]): r["verdict"] for r in rows}
+
+    assert verdicts(summary["beats_baselines"]) == verdicts(expected["beats_baselines"])
+
+    trained_on = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            "--model-version",
+            "1",
+            "--data",
+            str(authority_dir),
+            "--test-year",
+            "2023/24",
+        ],
+    )
+    assert trained_on.exit_code != 0
+    assert "was trained on 2023/24" in trained_on.output and "not held out" in trained_on.output
 
 
 def test_cli_refuses_bad_input_clearly(cli, tmp_path, store) -> None:
