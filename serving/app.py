@@ -211,6 +211,7 @@ def create_app(
     app.state.settings = settings
     app.state.db = db
     app.state.holder = holder
+    app.state.page_cache = risk.PageCache(settings.page_cache_bytes)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)

@@ -51,6 +51,10 @@ class ServingSettings(EwsSettings):
     default_page_size: int = 50
     max_page_size: int = 2000
 
+    page_cache_bytes: int = 32 * 1024 * 1024
+    """Rendered risk-list pages kept in memory, at most this many bytes of JSON (a page of 50
+    is ~30 kB, a whole school of 1,500 ~1 MB). CSV exports are never cached."""
+
     @cached_property
     def resolved_database_url(self) -> str:
         """The database URL in force (the SQLite default lives in the data directory)."""

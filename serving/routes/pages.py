@@ -328,6 +328,7 @@ def _risk_json(
     db: Any,
     holder: Any,
     settings: Any,
+    cache: Any,
     year_group: list[int] | None,
     tier: list[str] | None,
     emerging: bool,
@@ -341,6 +342,7 @@ def _risk_json(
         db,
         holder,
         settings,
+        cache,
         year_group=year_group,
         tier=tier,  # type: ignore[arg-type]
         emerging=emerging,
@@ -374,7 +376,18 @@ def school_page(
     if not principal.may_read_pupils(urn):
         return _forbidden(request, principal, urn)
     try:
-        response = _risk_json(urn, principal, db, holder, settings, years, tier, emerging, offset)
+        response = _risk_json(
+            urn,
+            principal,
+            db,
+            holder,
+            settings,
+            request.app.state.page_cache,
+            years,
+            tier,
+            emerging,
+            offset,
+        )
     except HTTPException as exc:
         return _error_page(request, exc.status_code, _message(exc), principal)
     data = json.loads(response.body)
@@ -437,7 +450,17 @@ def school_csv(
         return _forbidden(request, principal, urn)
     try:
         return _risk_json(
-            urn, principal, db, holder, settings, years, tier, emerging, 0, format="csv"
+            urn,
+            principal,
+            db,
+            holder,
+            settings,
+            request.app.state.page_cache,
+            years,
+            tier,
+            emerging,
+            0,
+            format="csv",
         )
     except HTTPException as exc:
         return _error_page(request, exc.status_code, _message(exc), principal)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import and_, func, select
@@ -114,6 +114,7 @@ def risk_list(
     db: DatabaseDep,
     holder: HolderDep,
     settings: SettingsDep,
+    cache: PageCacheDep,
     year_group: Annotated[list[int] | None, Query(description="only these year groups")] = None,
     tier: Annotated[list[Literal["high", "medium", "low"]] | None, Query()] = None,
     emerging: Annotated[bool, Query(description="only pupils not yet persistently absent")] = False,
@@ -138,40 +139,54 @@ def risk_list(
         if latest is None:
             raise _no_scores(urn, holder)
         run, data_version = latest
-        # The store's identity is part of the key: one process may serve (or test) several.
-        key = (db.instance_id, urn, data_version, run.as_of, tuple(year_group or ()),
-               tuple(tier or ()), emerging, offset, limit)  # fmt: skip
-        page = _PAGES.get(key)
-        if page is None:
-            page = _read_page(session, run, year_group, tier, emerging, offset, limit)
-            _PAGES.put(key, page)
+        if format == "csv":
+            # An export (up to a whole school) is read when asked for and never cached: it is
+            # rare, and one would take the room of hundreds of pages.
+            pupils, _ = _read_rows(session, run, year_group, tier, emerging, offset, limit)
+            page = None
+        else:
+            # The store's identity is part of the key: one process may serve several.
+            key = (db.instance_id, urn, data_version, run.as_of, tuple(year_group or ()),
+                   tuple(tier or ()), emerging, offset, limit)  # fmt: skip
+            page = cache.get(key)
+            if page is None:
+                page = _render_page(session, run, year_group, tier, emerging, offset, limit)
+                cache.put(key, page)
     audit.record(
         db,
         principal,
         "risk_list.export" if format == "csv" else "risk_list.read",
         school_urn=urn,
-        records=len(page.pupils),
+        records=len(pupils) if page is None else page.pupils,
         detail={"as_of": run.as_of.isoformat(), "offset": offset},
     )
-    if format == "csv":
-        return _csv_response(urn, run.as_of.isoformat(), page.pupils)
+    if page is None:
+        return _csv_response(urn, run.as_of.isoformat(), pupils)
     return Response(page.json, media_type="application/json")
 
 
 @dataclass(frozen=True)
 class _Page:
-    pupils: list[dict[str, Any]]
+    """A rendered page of the risk list: its JSON and how many pupils it holds."""
+
     json: bytes
+    pupils: int
 
 
-class _PageCache:
+class PageCache:
     """Rendered risk-list pages, keyed by the school's ``data_version`` (so a new upload,
-    roster or scoring anywhere — any process — makes old pages unreachable)."""
+    roster or scoring anywhere — any process — makes old pages unreachable), bounded by the
+    bytes they hold (least recently used pages go first; a page larger than the bound is not
+    kept at all)."""
 
-    def __init__(self, size: int = 256) -> None:
-        self.size = size
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._pages: OrderedDict[tuple[Any, ...], _Page] = OrderedDict()
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._pages)
 
     def get(self, key: tuple[Any, ...]) -> _Page | None:
         with self._lock:
@@ -181,16 +196,30 @@ class _PageCache:
             return page
 
     def put(self, key: tuple[Any, ...], page: _Page) -> None:
+        size = len(page.json)
+        if size > self.max_bytes:
+            return
         with self._lock:
+            old = self._pages.pop(key, None)
+            if old is not None:
+                self.bytes -= len(old.json)
             self._pages[key] = page
-            while len(self._pages) > self.size:
-                self._pages.popitem(last=False)
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, dropped = self._pages.popitem(last=False)
+                self.bytes -= len(dropped.json)
 
 
-_PAGES = _PageCache()
+def get_page_cache(request: Request) -> PageCache:
+    """The app's risk-list page cache."""
+    cache: PageCache = request.app.state.page_cache
+    return cache
 
 
-def _read_page(
+PageCacheDep = Annotated[PageCache, Depends(get_page_cache)]
+
+
+def _read_rows(
     session: Any,
     run: ScoreRun,
     year_group: list[int] | None,
@@ -198,8 +227,8 @@ def _read_page(
     emerging: bool,
     offset: int,
     limit: int,
-) -> _Page:
-    """Query and render one page of the risk list."""
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the risk list as rows, and the number of pupils the filters match."""
     conditions = [Score.school_urn == run.school_urn, Score.as_of == run.as_of]
     if year_group:
         conditions.append(Score.year_group.in_(year_group))
@@ -242,11 +271,25 @@ def _read_page(
         }
         for r in rows
     ]
+    return pupils, total
+
+
+def _render_page(
+    session: Any,
+    run: ScoreRun,
+    year_group: list[int] | None,
+    tier: list[Any] | None,
+    emerging: bool,
+    offset: int,
+    limit: int,
+) -> _Page:
+    """Query and render one page of the risk list."""
+    pupils, total = _read_rows(session, run, year_group, tier, emerging, offset, limit)
     body = {
         "school_urn": run.school_urn,
         "academic_year": run.academic_year,
         "week": run.week,
-        "as_of": as_of,
+        "as_of": run.as_of.isoformat(),
         "model_name": run.model_name,
         "model_version": run.model_version,
         "total": total,
@@ -257,7 +300,7 @@ def _read_page(
     }
     # Built from typed columns already: sent as JSON directly (the response model documents it
     # in OpenAPI; validating 1,500 rows again would only cost time).
-    return _Page(pupils, json.dumps(body, separators=(",", ":")).encode())
+    return _Page(json.dumps(body, separators=(",", ":")).encode(), len(pupils))
 
 
 def _csv_response(urn: int, as_of: str, pupils: list[dict[str, Any]]) -> Response:

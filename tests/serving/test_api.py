@@ -156,6 +156,35 @@ def test_risk_list_filters_paging_and_csv(service: Service, school) -> None:
     assert rows[0]["upn"] == full[0]["upn"] and rows[0]["model_version"] == "1"
 
 
+def test_the_risk_list_cache_is_bounded_in_bytes_and_keeps_no_exports(db, tmp_path, school):
+    from tests.serving.conftest import FakeSource
+
+    bound = 10_000
+    app = create_app(
+        make_settings(tmp_path, page_cache_bytes=bound), db=db, model_source=FakeSource("1")
+    )
+    with TestClient(app) as client:
+        service = Service(client, db, None, add_keys(db))
+        load_weeks(service, school, range(1, 3))
+        cache = app.state.page_cache
+        get = lambda **params: client.get(  # noqa: E731
+            f"/v1/schools/{SCHOOL}/risk", params=params, headers=service.auth("school")
+        )
+        first = get(offset=0, limit=5).json()
+        for offset in range(30):  # 30 different pages of ~2.5 kB each
+            assert get(offset=offset, limit=5).status_code == 200
+        assert 0 < cache.bytes <= bound
+        assert 1 < len(cache) < 30
+        assert get(offset=0, limit=5).json() == first  # dropped or kept, the answer is right
+        held = (len(cache), cache.bytes)
+        export = get(format="csv")
+        assert export.status_code == 200 and export.content.count(b"\r\n") == 31
+        whole = get(limit=100)  # one page larger than the whole bound
+        assert whole.status_code == 200 and len(whole.json()["pupils"]) == 30
+        assert len(whole.content) > bound
+        assert (len(cache), cache.bytes) == held  # neither the export nor the big page kept
+
+
 def test_pupil_page_has_weeks_risk_history_and_reasons(service: Service, school) -> None:
     load_weeks(service, school, range(1, 5))
     upn = school.upns[-1]

@@ -6,25 +6,13 @@ from __future__ import annotations
 import re
 from html import unescape
 
-import pytest
 from sqlalchemy import select
 
 from serving.models import AuditEvent, Pupil
-from serving.routes import risk as risk_routes
 from serving.routes.pages import COOKIE, change_points, line_chart, percent, risk_percent
 from tests.serving.conftest import OTHER_SCHOOL, SCHOOL, Service, load_weeks
 
 WEEKS = range(1, 7)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_risk_cache():
-    # The API's risk-list cache is per process and keyed by (school, data_version, as_of, ...):
-    # two test databases reach the same key, so a page cached by an earlier test would show
-    # that test's pupils. A real service has one database; tests start from an empty cache.
-    risk_routes._PAGES._pages.clear()
-    yield
-    risk_routes._PAGES._pages.clear()
 
 
 def login(service: Service, role: str) -> None:
