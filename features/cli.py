@@ -148,10 +148,14 @@ def attendance_summary(marks: pd.DataFrame, roster: pd.DataFrame | None = None) 
         ["absence_rate", "persistent_absence_rate", "severe_absence_rate"]
     )
     school |= group_figures(headline) or empty
-    if cohort is not None and len(marks):
-        start = second_half_summer_starts(marks).iloc[0]
-        school["second_half_of_summer_term_from"] = start["start"].date().isoformat()
-        school["second_half_of_summer_term_source"] = str(start["source"])
+    if cohort is not None:
+        start = second_half_summer_starts(marks).iloc[0] if len(marks) else None
+        school["second_half_of_summer_term_from"] = (
+            start["start"].date().isoformat() if start is not None else None
+        )
+        school["second_half_of_summer_term_source"] = (
+            str(start["source"]) if start is not None else None
+        )
     groups = {}
     for name in (COHORT_RECEPTION, COHORT_SIXTH_FORM):
         in_group = cohort["cohort"].to_numpy() == name if cohort is not None else None
@@ -219,16 +223,18 @@ def format_summary_table(summary: dict[str, Any]) -> str:
     (pupils without possible sessions last)."""
     school = summary["school"]
     urn = school["school_urn"] if school["school_urn"] else "not given"
-    lines = [
-        f"School URN {urn} · academic year {school['academic_year']} · "
-        f"{school['first_date']} to {school['last_date']} "
-        f"({school['days_with_marks']} days with marks)",
-        "",
-    ]
+    period = (
+        f"academic year {school['academic_year']} · {school['first_date']} to "
+        f"{school['last_date']} ({school['days_with_marks']} days with marks)"
+        if school["first_date"]
+        else "no marks in the file"
+    )
+    lines = [f"School URN {urn} · {period}", ""]
     if school["cohort"] == "dfe":
+        start = school.get("second_half_of_summer_term_from")
         lines.append(
             "DfE cohort: pupils aged 5–15 on 31 August (aged 15: without the second half of "
-            f"the summer term, from {school['second_half_of_summer_term_from']})"
+            f"the summer term{f', from {start}' if start else ''})"
         )
     else:
         lines.append("All pupils (no roster: the DfE cohort needs dates of birth or year groups)")

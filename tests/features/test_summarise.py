@@ -180,6 +180,18 @@ def test_school_urn_must_match_the_file(ews, tmp_path):
     assert "uploaded for URN 100002" in result.stderr
 
 
+def test_a_register_without_marks_is_summarised_as_empty(ews, tmp_path):
+    register = tmp_path / "empty.csv"
+    register.write_text(f"upn,date,session,mark\n{ADA},2024-09-02,AM,\n")  # an empty mark
+    for extra in ([], ["--roster", DATA / "roster.csv"]):
+        result = ews(register, *extra)
+        assert result.exit_code == 0, result.output
+        assert "School URN not given · no marks in the file" in result.stdout
+        lines = [line.split() for line in result.stdout.splitlines()]
+        assert ["Pupils", "with", "marks", "0"] in lines
+        assert ["Absence", "rate", "—"] in lines
+
+
 def test_missing_file_is_a_usage_error(ews, tmp_path):
     result = ews(tmp_path / "nope.csv")
     assert result.exit_code == 2
