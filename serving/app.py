@@ -207,6 +207,10 @@ def create_app(
             "name and version. Authenticate with `Authorization: Bearer <key>`."
         ),
         lifespan=lifespan,
+        # /docs is served by serving.routes.pages with Swagger UI shipped in the package:
+        # FastAPI's own page loads it from a CDN. ReDoc would too, so there is none.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = db

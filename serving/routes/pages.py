@@ -22,7 +22,8 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup, escape
@@ -230,6 +231,40 @@ def line_chart(
 def stylesheet() -> Response:
     """The one stylesheet (served by the app itself: the pages work offline)."""
     return Response(_CSS, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+
+_VENDORED = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon.png": "image/png",
+}
+"""Swagger UI's files, shipped in ``serving/static`` (see ``VENDORED.md`` there)."""
+
+
+@router.get("/static/{name}")
+def vendored(name: str) -> Response:
+    """Swagger UI's script, stylesheet and icon, from the package itself (no CDN)."""
+    if name not in _VENDORED:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail={"message": "no such file"})
+    return FileResponse(
+        _HERE / "static" / name,
+        media_type=_VENDORED[name],
+        headers={"Cache-Control": "max-age=86400"},
+    )
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> HTMLResponse:
+    """The interactive API documentation (Swagger UI), served whole by the app: offline."""
+    return get_swagger_ui_html(
+        openapi_url=request.app.openapi_url,
+        title=f"{request.app.title}: API",
+        swagger_js_url="/static/swagger-ui-bundle.js",
+        swagger_css_url="/static/swagger-ui.css",
+        swagger_favicon_url="/static/favicon.png",
+        # Swagger UI would otherwise send the API description to an online validator.
+        swagger_ui_parameters={"validatorUrl": None},
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)

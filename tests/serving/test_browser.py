@@ -92,6 +92,7 @@ class Browser:
         self._buffer = b""
         self._next_id = 0
         self.events: list[dict[str, Any]] = []
+        self.seen: list[dict[str, Any]] = []
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)[
             "sessionId"
@@ -107,7 +108,10 @@ class Browser:
                 raise RuntimeError("Chromium closed the DevTools pipe")
             self._buffer += chunk
         message, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(message)
+        decoded = json.loads(message)
+        if "method" in decoded:
+            self.seen.append(decoded)  # every event, also those a wait has consumed
+        return decoded
 
     def call(self, method: str, *, session: bool = False, **params: Any) -> dict[str, Any]:
         """Send one command and wait for its answer (events meanwhile are kept)."""
@@ -252,5 +256,37 @@ def test_sign_in_risk_list_and_pupil_page_in_chromium(
         assert browser.evaluate("location.pathname") == "/login"
         browser.navigate(f"{base}/")
         assert browser.evaluate("location.pathname") == "/login"
+    finally:
+        browser.close()
+
+
+def test_api_docs_render_in_chromium_from_the_service_alone(
+    chromium_path: str, live_service: tuple[str, Service], tmp_path: Path
+) -> None:
+    base, _ = live_service
+    browser = Browser(chromium_path, tmp_path / "profile")
+    try:
+        browser.call("Network.enable", session=True)
+        browser.navigate(f"{base}/docs")
+        deadline = time.monotonic() + TIMEOUT
+        operations = 0
+        while operations == 0 and time.monotonic() < deadline:
+            operations = browser.evaluate("document.querySelectorAll('.opblock').length")
+            time.sleep(0.1)
+        # Swagger UI ran (its script and the API description both came from the service).
+        assert operations >= 10
+        paths = browser.evaluate(
+            "[...document.querySelectorAll('.opblock-summary-path')].map(e => e.innerText)"
+        )
+        assert any("/v1/schools/{urn}/risk" in p.replace("\u200b", "") for p in paths)
+        requested = [
+            e["params"]["request"]["url"]
+            for e in browser.seen
+            if e.get("method") == "Network.requestWillBeSent"
+        ]
+        fetched = [url for url in requested if not url.startswith("data:")]  # inline images
+        assert f"{base}/static/swagger-ui-bundle.js" in fetched
+        assert f"{base}/openapi.json" in fetched
+        assert all(url.startswith(base + "/") for url in fetched), fetched
     finally:
         browser.close()

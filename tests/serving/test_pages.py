@@ -279,6 +279,28 @@ def test_no_page_or_stylesheet_names_an_external_url(service: Service, school) -
         assert "<script" not in body, response.url  # no JavaScript at all
 
 
+def test_the_api_docs_page_loads_everything_from_the_service_itself(service: Service) -> None:
+    page = service.client.get("/docs")
+    assert page.status_code == 200
+    html = page.text
+    assert "http://" not in html.lower() and "https://" not in html.lower()
+    assert "//cdn" not in html and "jsdelivr" not in html and "unpkg" not in html
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert sorted(assets) == ["/static/favicon.png", "/static/swagger-ui-bundle.js",
+                              "/static/swagger-ui.css"]  # fmt: skip
+    types = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
+    for asset in assets:
+        response = service.client.get(asset)
+        assert response.status_code == 200, asset
+        assert response.headers["content-type"].startswith(types[asset[asset.rindex(".") :]])
+        assert len(response.content) > 500
+    assert "SwaggerUIBundle" in service.client.get("/static/swagger-ui-bundle.js").text
+    # The description is never sent to Swagger's online validator.
+    assert '"validatorUrl": null' in html
+    assert service.client.get("/redoc").status_code == 404  # ReDoc would load from a CDN
+    assert service.client.get("/static/../settings.py").status_code == 404
+
+
 # --- formatting and charts (pure functions) -------------------------------------------------
 
 
