@@ -5,10 +5,14 @@ of trees × leaves × depth, so the model's shape is chosen for this; the benchm
 shipped shape (training/configs/default.toml) and a larger one on the same simulated authority,
 and reports accuracy on the held-out year beside scoring speed, so the trade-off is visible.
 
+The shapes are compared on a *development* authority (``--seed 1`` by default), not on the
+default authority (seed 0): the shipped shape is chosen here, and the default authority's test
+year is kept for reporting results, never for choosing.
+
 Scoring runs on one snapshot week of the test year tiled to ``--rows`` pupils (a week of a
 large authority); each timing is the best of ``--repeats``.
 
-    .venv/bin/python benchmarks/bench_scoring.py [--pupils 6000] [--rows 50000]
+    .venv/bin/python benchmarks/bench_scoring.py [--pupils 6000] [--seed 1] [--rows 50000]
 
 Prints a table and writes ``benchmarks/results/scoring.json``.
 """
@@ -86,6 +90,7 @@ def main() -> None:
     parser.add_argument("--pupils", type=int, default=6000)
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1, help="development authority's seed")
     args = parser.parse_args()
 
     import pandas as pd
@@ -95,7 +100,7 @@ def main() -> None:
     from training.metrics import metric_value
     from training.pipeline import run
 
-    authority = ensure_authority(args.pupils)
+    authority = ensure_authority(args.pupils, args.seed)
     snapshots = load_dataset(authority)
     results = []
     for name, shape in SHAPES.items():
@@ -140,7 +145,10 @@ def main() -> None:
         f"{'model':<46} {'trees':>5} {'AUC all':>8} {'P@10 all':>9} {'AUC em.':>8} "
         f"{'P@10 em.':>9} {'proba/s':>9} {'reasons/s':>10}"
     )
-    print(f"\nScoring with reasons, {args.rows:,} pupil rows, {os.cpu_count()} cores")
+    print(
+        f"\nScoring with reasons, {args.rows:,} pupil rows, {os.cpu_count()} cores; accuracy on "
+        f"the test year of a development authority ({args.pupils:,} pupils, seed {args.seed})"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
@@ -157,6 +165,7 @@ def main() -> None:
                 "benchmark": "scoring",
                 "target_pupils_per_s": 5000,
                 "authority_pupils": args.pupils,
+                "authority_seed": args.seed,
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                 "results": results,
             },

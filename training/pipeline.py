@@ -109,6 +109,7 @@ class Evaluation:
     models: list[str]  # evaluated keys, registered model first
     registered_key: str
     comparisons: pd.DataFrame = field(default_factory=pd.DataFrame)  # see compare_to_baselines
+    lead_by_share: pd.DataFrame = field(default_factory=pd.DataFrame)  # lead summary per top-k
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -284,11 +285,21 @@ def evaluate(
     )
     importance = global_importance(models[registered_key], test_rows, config.run.seed)
     comparisons = compare_to_baselines(frame, scores, metrics, registered_key, config)
+    last_week = int(frame.week.max())
+    lead_by_share = pd.concat(
+        [
+            summarise_lead_times(lead_times(frame, scores, share=share), last_week).assign(
+                top_share=share
+            )
+            for share in ev.top_shares
+        ],
+        ignore_index=True,
+    )
     return Evaluation(
         test_year=str(years[0]),
         metrics=metrics,
         lead_times=leads,
-        lead_summary=summarise_lead_times(leads, int(frame.week.max())),
+        lead_summary=summarise_lead_times(leads, last_week),
         fairness=fairness,
         reliability=reliability,
         importance=importance,
@@ -296,9 +307,12 @@ def evaluate(
         models=keys,
         registered_key=registered_key,
         comparisons=comparisons,
+        lead_by_share=lead_by_share,
     )
 
 
+VERDICTS = ("beats", "ahead, within noise", "ceiling", "behind, within noise", "behind")
+"""How the model compares with the best baseline on one metric, population and week."""
 CEILING = 0.95
 """Precision at which both a model's and a baseline's top list are (nearly) all pupils who end
 the year persistently absent: neither can be beaten by much, a tie there says nothing."""
@@ -315,9 +329,10 @@ def compare_to_baselines(
 
     One row per (population, week, metric) for ROC AUC and precision at the operating share:
     the model's value, the best baseline's, the difference, and for precision a 95% pupil-level
-    bootstrap interval of the difference. ``verdict`` is ``beats`` or, where the model does not
-    beat the best baseline, ``ceiling`` (both lists nearly all PA pupils), ``within noise``
-    (the interval includes zero) or ``behind``; ``why`` says it in a sentence."""
+    bootstrap interval of the difference. ``verdict`` (:data:`VERDICTS`) is ``beats`` (ahead, and
+    for precision the interval excludes zero), ``ahead, within noise`` (ahead, interval includes
+    zero), or where the model is not ahead: ``ceiling`` (both lists nearly all PA pupils),
+    ``behind, within noise`` or ``behind``; ``why`` says it in a sentence."""
     ev = config.evaluation
     share_name = f"{round(ev.operating_share * 100):g}"
     precision = f"precision_at_{share_name}"
@@ -360,14 +375,17 @@ def compare_to_baselines(
         table.loc[group.index, ["low", "high"]] = interval.loc[
             group["week"].astype(int), ["low", "high"]
         ].to_numpy(dtype=float)
+    interval_has_zero = (table["low"] <= 0) & (table["high"] >= 0)
+    ahead = table["difference"] > 0
     table["verdict"] = np.select(
         [
-            table["difference"] > 0,
+            ahead & ~interval_has_zero,
+            ahead,
             (table["model_value"] >= CEILING) & (table["baseline_value"] >= CEILING),
-            (table["low"] <= 0) & (table["high"] >= 0),
+            interval_has_zero,
         ],
-        ["beats", "ceiling", "within noise"],
-        default="behind",
+        VERDICTS[:4],
+        default=VERDICTS[4],
     )
     table["why"] = [_why(row, share_name) for row in table.itertuples(index=False)]
     return table
@@ -386,7 +404,12 @@ def _why(row: Any, share: str) -> str:
             "year-to-date absence of those pupils already marks them, so there is no room left "
             "to beat."
         )
-    if row.verdict == "within noise":
+    if row.verdict == "ahead, within noise":
+        return (
+            f"Ahead of {baseline} by {row.difference:.3f}, but the 95% interval of the "
+            f"difference ({row.low:+.3f} to {row.high:+.3f}) includes zero."
+        )
+    if row.verdict == "behind, within noise":
         return (
             f"{gap} against {baseline}, inside the 95% interval of the difference "
             f"({row.low:+.3f} to {row.high:+.3f}): no real difference on this many pupils."

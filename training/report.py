@@ -112,7 +112,8 @@ def beats_table(evaluation: Evaluation, config: TrainingConfig, model: str) -> p
     for (population, week), group in table.groupby(["population", "week"], sort=False):
         auc = group[group["metric"] == "roc_auc"].iloc[0]
         precision = group[group["metric"] == f"precision_at_{share}"].iloc[0]
-        failing = [r for r in (auc, precision) if r["verdict"] != "beats"]
+        failing = [r for r in (auc, precision) if r["difference"] <= 0]
+        noisy = [r for r in (auc, precision) if r["verdict"] == "ahead, within noise"]
         rows.append(
             {
                 "population": population,
@@ -124,8 +125,10 @@ def beats_table(evaluation: Evaluation, config: TrainingConfig, model: str) -> p
                 "best baseline": model_label(precision["best_baseline"]),
                 "difference (95% interval)": f"{precision['difference']:+.3f} "
                 f"({precision['low']:+.3f} to {precision['high']:+.3f})",
-                "beats all": "yes" if not failing else failing[-1]["verdict"],
-                "why not": " ".join(r["why"] for r in failing),
+                "beats all": failing[-1]["verdict"]
+                if failing
+                else ("yes, within noise" if noisy else "yes"),
+                "why not": " ".join(r["why"] for r in failing or noisy),
             }
         )
     return pd.DataFrame(rows)
@@ -277,6 +280,7 @@ def render_report(
             digits=2,
         ),
         "",
+        *_lead_by_share_lines(evaluation),
     ]
     if not evaluation.calibration.empty:
         lines += [
@@ -330,6 +334,35 @@ def render_report(
         "",
     ]
     return "\n".join(lines)
+
+
+def _lead_by_share_lines(evaluation: Evaluation) -> list[str]:
+    """Median and mean lead (either side flags) at every reported top share."""
+    table = evaluation.lead_by_share
+    if table.empty:
+        return []
+    wide = table.pivot_table(
+        index="model",
+        columns="top_share",
+        values=["median_lead_weeks_either", "mean_lead_weeks", "earlier_either"],
+        sort=False,
+    )
+    rows = []
+    for model in [m for m in evaluation.models if m in wide.index]:
+        row: dict[str, Any] = {"model": model_label(model)}
+        for share in sorted(table["top_share"].unique()):
+            pct = f"{share:.0%}"
+            row[f"median lead, top {pct}"] = wide.loc[model, ("median_lead_weeks_either", share)]
+            row[f"mean lead (both flag), top {pct}"] = wide.loc[model, ("mean_lead_weeks", share)]
+            row[f"earlier, top {pct}"] = wide.loc[model, ("earlier_either", share)]
+        rows.append(row)
+    return [
+        "The same at every reported list size (median over pupils either side flags; mean over "
+        "pupils both flag; share of pupils flagged earlier than by the rule):",
+        "",
+        markdown_table(pd.DataFrame(rows), digits=2),
+        "",
+    ]
 
 
 MODEL_CARD = """# Model card: {name}{version}
@@ -439,7 +472,7 @@ def render_model_card(
     lead_row = evaluation.lead_summary.set_index("model").loc[model]
     lead, lead_either = lead_row["median_lead_weeks"], lead_row["median_lead_weeks_either"]
     beats = beats_table(evaluation, config, model)
-    not_beaten = beats[beats["beats all"] != "yes"] if not beats.empty else beats
+    not_beaten = beats[~beats["beats all"].str.startswith("yes")] if not beats.empty else beats
     not_beaten_text = (
         "\n".join(
             f"- {r['population']} pupils, week {r['week']}: {r['why not']}"

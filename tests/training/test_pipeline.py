@@ -8,7 +8,7 @@ import pytest
 
 from features.schema import FEATURE_SETS
 from training.metrics import POOLED, metric_value
-from training.pipeline import model_key
+from training.pipeline import VERDICTS, model_key
 
 
 def test_the_test_year_is_held_out_of_training(run_result, snapshots) -> None:
@@ -112,9 +112,11 @@ def test_where_the_model_does_not_beat_a_baseline_the_report_says_why(run_result
     weeks = {*config.evaluation.report_weeks, POOLED}
     assert set(table["week"]) == weeks
     assert set(table["population"]) == {"all", "emerging"}
-    assert set(table["verdict"]) <= {"beats", "ceiling", "within noise", "behind"}
+    assert set(table["verdict"]) <= set(VERDICTS)
     precision = table[table["metric"] == "precision_at_10"]
     assert (precision["low"] <= precision["difference"]).all()
     assert (precision["difference"] <= precision["high"]).all()
+    assert (precision.loc[precision["verdict"] == "beats", "low"] > 0).all()
     assert ((table["verdict"] == "beats") == (table["why"] == "")).all()
-    assert (table.loc[table["verdict"] == "beats", "difference"] > 0).all()
+    ahead = table["verdict"].isin(["beats", "ahead, within noise"])
+    assert ((table["difference"] > 0) == ahead).all()
