@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from serving.models import ApiKey, ApiKeySchool, utcnow
+from serving.models import ApiKey, ApiKeySchool, School, utcnow
 
 KEY_PREFIX = "ews_"
 
@@ -109,8 +109,9 @@ def create_key(
 ) -> CreatedKey:
     """Store a new key for ``role`` scoped to ``schools`` and return it with its secret.
 
-    ``school`` keys need exactly one school, ``practitioner`` keys at least one; ``analyst`` and
-    ``admin`` keys are not scoped. Raises ``ValueError`` otherwise.
+    ``school`` keys need exactly one school, ``practitioner`` keys at least one, each registered
+    with the service; ``analyst`` and ``admin`` keys are not scoped. Raises ``ValueError``
+    otherwise (with the message to show).
     """
     role = Role(role)
     urns = tuple(sorted(set(int(s) for s in schools)))
@@ -120,6 +121,14 @@ def create_key(
         raise ValueError("a practitioner key needs the schools assigned: --school URN ...")
     if role in (Role.ANALYST, Role.ADMIN) and urns:
         raise ValueError(f"an {role.value} key covers every school: do not pass --school")
+    known = set(session.scalars(select(School.urn).where(School.urn.in_(urns))))
+    unknown = [urn for urn in urns if urn not in known]
+    if unknown:
+        listed = ", ".join(map(str, unknown))
+        raise ValueError(
+            f"school {listed} is not registered with the service, so a key cannot be scoped to "
+            "it: check the URN, or register the school first (POST /v1/schools with an admin key)"
+        )
     key = generate_key()
     row = ApiKey(
         name=name or f"{role.value} key",

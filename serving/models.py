@@ -242,7 +242,7 @@ class ApiKeySchool(Base):
     __tablename__ = "api_key_schools"
 
     key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), primary_key=True)
-    school_urn: Mapped[int] = mapped_column(Integer, primary_key=True)
+    school_urn: Mapped[int] = mapped_column(ForeignKey("schools.urn"), primary_key=True)
 
 
 class AuditEvent(Base):

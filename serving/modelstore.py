@@ -99,7 +99,16 @@ class ModelHolder:
             try:
                 version = self.source.resolve()
             except Exception as exc:  # registry unreachable: keep serving what we have
-                self._reason = f"model registry unavailable ({type(exc).__name__}: {exc})"
+                # Plain words for /ready: the exception's text (a URL with credentials, a stack
+                # of MLflow internals) is for the log, and only its type goes there.
+                self._reason = (
+                    "the model registry (MLflow) could not be reached to find the champion; "
+                    + (
+                        f"the service checks again every {self.poll_seconds:g} s"
+                        if self.poll_seconds > 0
+                        else "restart the service once the registry is back"
+                    )
+                )
                 log.warning("model registry check failed: %s", type(exc).__name__)
                 return False
             if version is None:
@@ -115,8 +124,13 @@ class ModelHolder:
             try:
                 loaded = self.source.load(version)
             except Exception as exc:
-                self._reason = f"model version {version} failed to load ({type(exc).__name__})"
-                log.exception("model version %s failed to load", version)
+                from serving.errors import log_failure
+
+                self._reason = (
+                    f"version {version} is the champion but could not be loaded (the service "
+                    "log says where it failed); the service keeps the model it had, if any"
+                )
+                log_failure(log, f"model version {version} failed to load", exc)
                 return False
             self._current = loaded  # one reference assignment: atomic for readers
             log.info("serving model %s version %s", loaded.name, loaded.version)

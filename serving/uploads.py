@@ -72,13 +72,13 @@ def too_large(limit: int) -> HTTPException:
     )
 
 
-def unsupported(what: str) -> HTTPException:
+def unsupported(what: str, fix: str | None = None) -> HTTPException:
     """415 saying what was received instead of CSV."""
     return HTTPException(
         status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         detail={
             "message": f"expected a CSV file, received {what}",
-            "fix": "export the register or roster from your MIS as CSV (comma-separated)",
+            "fix": fix or "export the register or roster from your MIS as CSV (comma-separated)",
         },
     )
 
@@ -97,6 +97,11 @@ def _check_csv(received: ReceivedFile) -> ReceivedFile:
     if lower.endswith(_NOT_CSV_EXTENSIONS):
         raise unsupported(f"a file named {received.filename!r}")
     head = received.data[:8]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise unsupported(
+            'UTF-16 text (what Excel calls "Unicode Text")',
+            'in Excel choose Save As → "CSV UTF-8 (comma delimited)", or export CSV from your MIS',
+        )
     for signature, what in _NOT_CSV_SIGNATURES.items():
         if head.startswith(signature):
             raise unsupported(what)

@@ -141,8 +141,11 @@ def list_referrals(
     session: SessionDep,
     status_: Annotated[list[Status] | None, Query(alias="status")] = None,
     school: Annotated[int | None, Query(description="only this school")] = None,
+    include_closed: Annotated[
+        bool, Query(description="also closed referrals (without `status`, they are left out)")
+    ] = False,
 ) -> dict[str, Any]:
-    """Referrals within this key's schools, by current risk (a practitioner's caseload)."""
+    """Open referrals within this key's schools, by current risk (a practitioner's caseload)."""
     if principal.role not in (Role.SCHOOL, Role.PRACTITIONER, Role.ANALYST):
         raise forbidden(f"a {principal.role.value} key may not read referrals")
     if school is not None and not principal.may_read_pupils(school):
@@ -154,6 +157,8 @@ def list_referrals(
         query = query.where(Referral.school_urn == school)
     if status_:
         query = query.where(Referral.status.in_(status_))
+    elif not include_closed:
+        query = query.where(Referral.status != "closed")
     referrals = session.scalars(query).all()
     runs = {urn: store.latest_run(session, urn) for urn in {r.school_urn for r in referrals}}
     current: dict[tuple[int, str], Any] = {}
@@ -188,7 +193,11 @@ def list_referrals(
                 "current_model_version": None if now is None else now.model_version,
             }
         )
-    items.sort(key=lambda item: -(item["current_risk"] or -1.0))
+    # Highest current risk first; pupils without a current score last (a risk of 0.0 is a
+    # score, not a missing one).
+    items.sort(
+        key=lambda item: (item["current_risk"] is None, -(item["current_risk"] or 0.0), item["id"])
+    )
     audit.record(db, principal, "referrals.read", school_urn=school, records=len(items))
     return {"referrals": items, "impact_note": IMPACT_NOTE}
 

@@ -32,6 +32,10 @@ async def score(
     """Score register marks sent in the request (`registers`, optional `roster`); stores nothing."""
     if principal.role not in PUPIL_DATA_ROLES:
         raise forbidden(f"a {principal.role.value} key may not score pupils")
+    if not principal.may_read_pupils(school_urn):
+        raise forbidden(
+            f"this {principal.role.value} key may not score pupils of school {school_urn}"
+        )
     if phase not in PHASES:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,

@@ -9,6 +9,7 @@ import logging
 import sqlite3
 import threading
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, text
@@ -98,6 +99,12 @@ def test_only_admins_register_schools_and_manage_keys(service: Service) -> None:
         == 409
     )
     assert service.client.get("/v1/keys", headers=service.auth("analyst")).status_code == 403
+    typo = service.client.post(
+        "/v1/keys", json={"role": "school", "schools": [999999]}, headers=service.auth("admin")
+    )
+    assert typo.status_code == 422
+    assert "school 999999 is not registered" in typo.json()["detail"]["message"]
+    assert "register the school first" in typo.json()["detail"]["message"]
 
 
 # --- risk list and pupil page -----------------------------------------------------------------
@@ -251,6 +258,26 @@ def test_without_a_model_the_service_starts_and_says_why(no_model_service: Servi
         assert session.scalar(select(func.count()).select_from(Mark)) == 300
 
 
+def test_ready_says_plainly_when_the_registry_cannot_be_reached(db, tmp_path) -> None:
+    from tests.serving.conftest import FakeSource
+
+    class DownRegistry(FakeSource):
+        def resolve(self) -> str | None:
+            raise ConnectionError(
+                "HTTPConnectionPool(host='10.1.2.3', port=5000): Max retries exceeded with url: "
+                "http://mlflow:s3cret@10.1.2.3:5000/api/2.0/mlflow/registered-models/alias"
+            )
+
+    app = create_app(make_settings(tmp_path), db=db, model_source=DownRegistry())
+    with TestClient(app) as client:
+        ready = client.get("/ready")
+    assert ready.status_code == 503
+    reason = ready.json()["model"]["reason"]
+    assert reason.startswith("the model registry (MLflow) could not be reached")
+    for leaked in ("s3cret", "10.1.2.3", "HTTPConnectionPool", "ConnectionError", "Max retries"):
+        assert leaked not in ready.text
+
+
 def test_model_switch_without_restart_rescores_and_keeps_requests_whole(
     service: Service, school, monkeypatch
 ) -> None:
@@ -380,6 +407,22 @@ def test_stateless_scoring_never_holds_up_other_requests(
     assert answers["score"].status_code == 200
 
 
+def test_stateless_scoring_is_for_schools_the_key_may_read(service: Service, school) -> None:
+    def score(role: str, urn: int) -> int:
+        return service.client.post(
+            "/v1/score",
+            params={"school_urn": urn},
+            files={"registers": ("w1.csv", school.week_csv(1), "text/csv")},
+            headers=service.auth(role),
+        ).status_code
+
+    assert score("other_school", SCHOOL) == 403
+    assert score("other_practitioner", SCHOOL) == 403
+    assert score("admin", SCHOOL) == 403
+    assert score("school", SCHOOL) == 200
+    assert score("analyst", SCHOOL) == 200
+
+
 def test_model_page_for_analysts(service: Service) -> None:
     assert service.client.get("/v1/model", headers=service.auth("school")).status_code == 403
     body = service.client.get("/v1/model", headers=service.auth("analyst")).json()
@@ -419,7 +462,9 @@ def test_referral_lifecycle_and_caseload(service: Service, school) -> None:
     closed = patch(ids[risky], {"status": "closed", "outcome": "attending again"})
     assert closed.status_code == 200 and closed.json()["closed_at"]
     assert patch(ids[calm], {"status": "accepted"}, "other_practitioner").status_code == 404
-    caseload = service.client.get("/v1/referrals", headers=service.auth("practitioner")).json()
+    caseload = service.client.get(
+        "/v1/referrals", params={"include_closed": "true"}, headers=service.auth("practitioner")
+    ).json()
     items = caseload["referrals"]
     assert [i["upn"] for i in items] == [risky, calm]  # ordered by current risk
     assert items[0]["current_reasons"] and "expectation without support" in caseload["impact_note"]
@@ -475,6 +520,42 @@ def test_schools_suggest_referrals_and_practitioners_decide(service: Service, sc
     assert stored_status() == "closed"
     assert patch({"note": "x"}, "admin").status_code == 403
     assert patch({"status": "accepted"}, "analyst").status_code == 403  # reads, never changes
+
+
+def test_the_caseload_leaves_closed_referrals_out_and_ranks_a_zero_risk_above_none(
+    service: Service, school
+) -> None:
+    load_weeks(service, school, range(1, 3))
+    # A model under which every pupil's risk rounds to 0.0 (version -20: shift -10.5).
+    service.source.version = "-20"
+    assert service.client.app.state.holder.refresh() is True
+    # A pupil joins the roll: no score until the next scoring.
+    joined = school.roster.iloc[[0]].assign(upn="A380345619999", surname="New")
+    roster = pd.concat([school.roster, joined]).to_csv(index=False).encode()
+    assert upload(service, "roster", SCHOOL, roster, "roster.csv").status_code == 200
+
+    def refer(upn: str) -> int:
+        made = service.client.post(
+            "/v1/referrals", json={"school_urn": SCHOOL, "upn": upn}, headers=service.auth("school")
+        )
+        assert made.status_code == 201, made.text
+        return made.json()["id"]
+
+    unscored, calm, closed = refer("A380345619999"), refer(school.upns[0]), refer(school.upns[1])
+    patch = lambda rid, body: service.client.patch(  # noqa: E731
+        f"/v1/referrals/{rid}", json=body, headers=service.auth("practitioner")
+    )
+    assert patch(closed, {"status": "closed", "outcome": "declined: no concern"}).status_code == 200
+
+    def caseload(**params) -> list[tuple[int, float | None]]:
+        body = service.client.get(
+            "/v1/referrals", params=params, headers=service.auth("practitioner")
+        ).json()
+        return [(r["id"], r["current_risk"]) for r in body["referrals"]]
+
+    assert caseload() == [(calm, 0.0), (unscored, None)]
+    assert [rid for rid, _ in caseload(include_closed="true")] == [calm, closed, unscored]
+    assert [rid for rid, _ in caseload(status="closed")] == [closed]
 
 
 # --- faults -----------------------------------------------------------------------------------

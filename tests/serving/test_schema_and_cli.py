@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, inspect
 from typer.testing import CliRunner
 
 from serving.db import Database, downgrade, upgrade
-from serving.models import Base
+from serving.models import ApiKey, ApiKeySchool, Base, School, utcnow
 from serving.modelstore import LoadedModel, ModelHolder
 from tests.serving.conftest import FakeRiskModel, FakeSource
 
@@ -32,6 +32,32 @@ def test_migrations_match_the_models_and_go_down_and_up(db_url: str) -> None:
     engine.dispose()
 
 
+def test_the_migration_to_scoped_keys_drops_scopes_of_unknown_schools(db_url: str) -> None:
+    downgrade(db_url, "0001")
+    engine = create_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(
+            School.__table__.insert(), [{"urn": 123456, "name": "A", "phase": "primary",
+                                         "data_version": 0, "created_at": utcnow()}]
+        )  # fmt: skip
+        connection.execute(
+            ApiKey.__table__.insert(),
+            [{"id": 1, "name": "k", "prefix": "ews_x", "key_hash": "h", "role": "practitioner",
+              "created_at": utcnow()}],
+        )  # fmt: skip
+        connection.execute(
+            ApiKeySchool.__table__.insert(),
+            [{"key_id": 1, "school_urn": 123456}, {"key_id": 1, "school_urn": 999999}],
+        )
+    upgrade(db_url)
+    with engine.connect() as connection:
+        scopes = connection.execute(ApiKeySchool.__table__.select()).all()
+    assert [(r.key_id, r.school_urn) for r in scopes] == [(1, 123456)]
+    foreign = inspect(engine).get_foreign_keys("api_key_schools")
+    assert {"schools", "api_keys"} == {f["referred_table"] for f in foreign}
+    engine.dispose()
+
+
 def test_keys_commands_create_list_and_revoke(tmp_path, monkeypatch) -> None:
     from serving.cli import register
 
@@ -40,6 +66,18 @@ def test_keys_commands_create_list_and_revoke(tmp_path, monkeypatch) -> None:
     app = typer.Typer()
     register(app)
     runner = CliRunner()
+    unknown = runner.invoke(app, ["keys", "create", "--role", "school", "--school", "123456"])
+    assert unknown.exit_code == 2
+    assert "school 123456 is not registered with the service" in unknown.output
+    db = Database(f"sqlite:///{tmp_path / 'ews.db'}")
+    with db.write() as session:
+        session.add_all(
+            [
+                School(urn=123456, name="A", phase="primary"),
+                School(urn=654321, name="B", phase="primary"),
+            ]
+        )
+    db.dispose()
     created = runner.invoke(app, ["keys", "create", "--role", "practitioner", "--school", "123456",
                                   "--school", "654321", "--name", "Sam (charity)"])  # fmt: skip
     assert created.exit_code == 0, created.output
