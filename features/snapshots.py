@@ -34,7 +34,9 @@ Definitions (all rates are per possible session, as the DfE computes them):
 
 Labels: ``pa_year_end`` (1 if the enrolment's absence over the whole year is ≥ 10% of its own
 possible sessions) and ``severe_year_end`` (≥ 50%). A pupil who leaves mid-year is labelled on
-the possible sessions of their enrolment, as the DfE counts enrolments. Labels are NaN when
+the possible sessions of their enrolment, as the DfE counts enrolments; for a pupil aged 15 on
+31 August the second half of the summer term is left out, as the DfE does (Year 11 study leave
+would otherwise count as absence). Labels are NaN when
 the year is not complete: the school has no marks on or after 1 July of that academic year.
 """
 
@@ -47,6 +49,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.arithmetic import (
+    PA_THRESHOLD,
+    SEVERE_THRESHOLD,
+    pupil_cohorts,
+    second_half_summer_starts,
+)
 from features.calendar import previous_academic_year
 from features.schema import (
     ALL_FEATURES,
@@ -137,25 +145,31 @@ def _history_features(
     return merged[["absence_rate_last_year", "pa_last_year", "on_roll_last_year"]]
 
 
+def _enrolment_roster(enrolments: pd.DataFrame, pupils: pd.DataFrame | None) -> pd.DataFrame:
+    """The roster row of each enrolment (matched on as many of ``ENROLMENT_KEYS`` as the
+    roster has), indexed like ``enrolments``; no columns without a roster."""
+    if pupils is None or pupils.empty:
+        return pd.DataFrame(index=enrolments.index)
+    keys = [k for k in ENROLMENT_KEYS if k in pupils.columns]
+    wanted = ["year_group", "fsm", "sen", "eal", "entry_date", "date_of_birth"]
+    roster = pupils[keys + [c for c in wanted if c in pupils.columns]].copy()
+    roster["upn"] = roster["upn"].astype(str)
+    if "school_urn" in keys:
+        roster["school_urn"] = roster["school_urn"].astype(np.int64)
+    if "academic_year" in keys:
+        roster["academic_year"] = roster["academic_year"].astype(str)
+    roster = roster.drop_duplicates(keys, keep="last")
+    joined = enrolments[ENROLMENT_KEYS].merge(roster, on=keys, how="left")
+    joined.index = enrolments.index
+    return joined
+
+
 def _enrolment_attributes(
-    enrolments: pd.DataFrame, pupils: pd.DataFrame | None, schools: pd.DataFrame | None
+    enrolments: pd.DataFrame, joined: pd.DataFrame, schools: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """Stage and context columns per enrolment from the roster and the schools table."""
+    """Stage and context columns per enrolment from its roster row (:func:`_enrolment_roster`)
+    and the schools table."""
     out = pd.DataFrame(index=enrolments.index)
-    if pupils is not None and not pupils.empty:
-        keys = [k for k in ENROLMENT_KEYS if k in pupils.columns]
-        wanted = ["year_group", "fsm", "sen", "eal", "entry_date"]
-        roster = pupils[keys + [c for c in wanted if c in pupils.columns]].copy()
-        roster["upn"] = roster["upn"].astype(str)
-        if "school_urn" in keys:
-            roster["school_urn"] = roster["school_urn"].astype(np.int64)
-        if "academic_year" in keys:
-            roster["academic_year"] = roster["academic_year"].astype(str)
-        roster = roster.drop_duplicates(keys, keep="last")
-        joined = enrolments[ENROLMENT_KEYS].merge(roster, on=keys, how="left")
-        joined.index = enrolments.index
-    else:
-        joined = pd.DataFrame(index=enrolments.index)
     out["year_group"] = pd.to_numeric(joined.get("year_group"), errors="coerce")
     out["fsm"] = pd.to_numeric(joined.get("fsm"), errors="coerce")
     out["eal"] = pd.to_numeric(joined.get("eal"), errors="coerce")
@@ -334,14 +348,15 @@ def snapshot_features(
     for name, values in f.items():
         out[name] = values[rows_e, rows_w]
 
-    attributes = _enrolment_attributes(enrolments, pupils, schools)
+    roster_rows = _enrolment_roster(enrolments, pupils)
+    attributes = _enrolment_attributes(enrolments, roster_rows, schools)
     for column in attributes.columns:
         out[column] = attributes[column].to_numpy(float)[rows_e]
     hist = _history_features(enrolments, traj, history)
     for column in hist.columns:
         out[column] = hist[column].to_numpy(float)[rows_e]
 
-    labels = _labels(enrolments, cum, school_year_weeks)
+    labels = _labels(enrolments, cum, school_year_weeks, roster_rows, week_starts)
     for column in LABEL_COLUMNS:
         out[column] = labels[column][rows_e]
 
@@ -398,11 +413,22 @@ def _as_of_mask(
 
 
 def _labels(
-    enrolments: pd.DataFrame, cum: np.ndarray, school_year_weeks: pd.DataFrame
+    enrolments: pd.DataFrame,
+    cum: np.ndarray,
+    school_year_weeks: pd.DataFrame,
+    roster_rows: pd.DataFrame,
+    week_starts: pd.Series,
 ) -> dict[str, np.ndarray]:
-    """Year-end PA and severe absence per enrolment; NaN where the year is not complete."""
-    total_possible = cum[:, -1, _C["possible_sessions"]]
-    total_absence = cum[:, -1, _C["absence"]]
+    """Year-end PA and severe absence per enrolment; NaN where the year is not complete.
+
+    As the DfE counts (DOMAIN.md §1.2): for a pupil aged 15 on 31 August (Year 11 when the
+    roster has no date of birth) the second half of the summer term is left out — the weeks
+    from the school's first week after the May half-term
+    (:func:`features.arithmetic.second_half_summer_starts`)."""
+    last_week = _last_counted_week(enrolments, roster_rows, week_starts, cum.shape[1] - 1)
+    rows = np.arange(len(enrolments))
+    total_possible = cum[rows, last_week, _C["possible_sessions"]]
+    total_absence = cum[rows, last_week, _C["absence"]]
     rate = _ratio(total_absence, total_possible)
     info = school_year_weeks.reindex(
         pd.MultiIndex.from_frame(enrolments[["academic_year", "school_urn"]])
@@ -415,9 +441,53 @@ def _labels(
     complete = info["last_start"].to_numpy() >= closes
     known = complete & np.isfinite(rate)
     return {
-        "pa_year_end": np.where(known, (rate >= 0.10).astype(float), np.nan),
-        "severe_year_end": np.where(known, (rate >= 0.50).astype(float), np.nan),
+        "pa_year_end": np.where(known, (rate >= PA_THRESHOLD).astype(float), np.nan),
+        "severe_year_end": np.where(known, (rate >= SEVERE_THRESHOLD).astype(float), np.nan),
     }
+
+
+def _last_counted_week(
+    enrolments: pd.DataFrame, roster_rows: pd.DataFrame, week_starts: pd.Series, n_weeks: int
+) -> np.ndarray:
+    """Per enrolment, how many school weeks count towards its year's outcome: all of them,
+    but for a pupil aged 15 only those before the second half of the summer term."""
+    out = np.full(len(enrolments), n_weeks, dtype=np.int64)
+    if roster_rows.empty or not ({"date_of_birth", "year_group"} & set(roster_rows.columns)):
+        return out
+    start_year = enrolments["academic_year"].astype(str).str[:4].astype(int).to_numpy()
+    excluded = pupil_cohorts(roster_rows.reset_index(drop=True), start_year)["summer_excluded"]
+    excluded = excluded.to_numpy(dtype=bool)
+    if not excluded.any():
+        return out
+    # The school's weekdays, from the weeks it has marks in, are enough to find the half-term.
+    weeks = week_starts.reset_index()
+    days = pd.DataFrame(
+        {
+            "school_urn": np.repeat(weeks["school_urn"].to_numpy(np.int64), 5),
+            "date": np.repeat(weeks["week_start"].to_numpy(), 5)
+            + np.tile(np.arange(5) * np.timedelta64(1, "D"), len(weeks)),
+        }
+    )
+    cut = second_half_summer_starts(days).set_index(["academic_year_start", "school_urn"])["start"]
+    weeks["cut"] = cut.reindex(
+        pd.MultiIndex.from_arrays(
+            [
+                weeks["academic_year"].astype(str).str[:4].astype(int),
+                weeks["school_urn"].astype(np.int64),
+            ]
+        )
+    ).to_numpy()
+    counted = (
+        weeks[weeks["week_start"] < weeks["cut"]]
+        .groupby(["academic_year", "school_urn"], observed=True)["week"]
+        .max()
+    )
+    per_enrolment = counted.reindex(
+        pd.MultiIndex.from_frame(enrolments[["academic_year", "school_urn"]])
+    ).to_numpy(dtype=float)
+    return np.where(excluded & ~np.isnan(per_enrolment), np.nan_to_num(per_enrolment), out).astype(
+        np.int64
+    )
 
 
 # --- files ------------------------------------------------------------------------------------

@@ -189,6 +189,34 @@ def test_history_from_the_previous_year_and_year_end_labels():
     assert current.loc[("A", 1), "absence_rate_ytd"] == 0
 
 
+def test_year_11_study_leave_after_the_may_half_term_does_not_count():
+    """The DfE leaves out the second half of the summer term for pupils aged 15 on 31 August:
+    Year 11 on study leave (S, authorised absence) from June is not persistently absent; the
+    same register for a Year 10 pupil is."""
+    weekdays = pd.bdate_range("2024-09-02", "2025-07-18")
+    half_term = (weekdays >= "2025-05-26") & (weekdays <= "2025-05-30")
+    after = weekdays >= "2025-06-02"
+    days = {
+        f"{d:%Y-%m-%d}": (("S", "S") if late else ("/", "\\"))
+        for d, late, gap in zip(weekdays, after, half_term, strict=True)
+        if not gap
+    }
+    roster = pd.DataFrame(
+        {
+            "upn": ["Y11", "Y10", "Y11NODOB"],
+            "year_group": [11, 10, 11],
+            "date_of_birth": ["2009-03-10", "2010-03-10", None],
+        }
+    )
+    marks = marks_from_days({"Y11": days, "Y10": days, "Y11NODOB": days})
+    snaps = snapshot_features(build_trajectory(marks), roster).set_index(["upn", "week"])
+    share = after.sum() / (len(weekdays) - half_term.sum())
+    assert share >= 0.10  # counted over the whole year, study leave would make PA
+    assert snaps.loc[("Y10", 1), "pa_year_end"] == 1
+    assert snaps.loc[("Y11", 1), "pa_year_end"] == 0
+    assert snaps.loc[("Y11NODOB", 1), "pa_year_end"] == 0  # Year 11 taken as aged 15
+
+
 def test_labels_unknown_while_the_year_is_in_progress(snapshots):
     assert snapshots["pa_year_end"].isna().all()
 
