@@ -183,6 +183,6 @@ def bank_holiday_names(dates: pd.Series) -> pd.Series:
     if len(uniques):
         table = bank_holidays(pd.DatetimeIndex(uniques).year.unique())
         lookup = pd.Series(table["name"].to_numpy(), index=pd.DatetimeIndex(table["date"]))
-        names[:-1] = lookup.reindex(pd.DatetimeIndex(uniques)).to_numpy(dtype=object)
-        names[:-1] = np.where(pd.isna(names[:-1]), None, names[:-1])
+        found = lookup.reindex(pd.DatetimeIndex(uniques)).astype(object)
+        names[:-1] = found.where(found.notna(), None).to_numpy(dtype=object)
     return pd.Series(names[codes], index=dates.index, dtype="object")

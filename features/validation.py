@@ -27,6 +27,7 @@ UPNs may appear in a report (it goes back to the school that uploaded them) but 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -996,6 +997,14 @@ def warn_no_mark(frame: pd.DataFrame, report: ValidationReport, file: str) -> No
     )
 
 
+def _off_roll_messages(rows: pd.DataFrame, what: str) -> list[str]:
+    return [
+        f"{u} has {_plural(int(n), 'mark')} dated {what} on the roster "
+        f"({long_date(pd.Timestamp(d))}; first at this row)"
+        for u, n, d in zip(rows["upn"], rows["marks"], rows["limit"], strict=True)
+    ]
+
+
 def warn_off_roll(
     frame: pd.DataFrame, roster: pd.DataFrame, report: ValidationReport, file: str
 ) -> None:
@@ -1059,11 +1068,7 @@ def warn_off_roll(
             np.ones(len(per_pupil), dtype=bool),
             "date_column",
             "date_raw",
-            lambda rows, what=what: [
-                f"{u} has {_plural(int(n), 'mark')} dated {what} on the roster "
-                f"({long_date(pd.Timestamp(d))}; first at this row)"
-                for u, n, d in zip(rows["upn"], rows["marks"], rows["limit"], strict=True)
-            ],
+            functools.partial(_off_roll_messages, what=what),
             fix,
         )
 
@@ -1189,6 +1194,12 @@ ROSTER_MESSAGES = {
 }
 
 
+def _too_long_messages(rows: pd.DataFrame, name: str, limit: int) -> list[str]:
+    return [
+        f"the {name} has {len(v)} characters; at most {limit} can be stored" for v in rows[name]
+    ]
+
+
 def check_roster(
     parsed: pd.DataFrame,
     raw: pd.DataFrame,
@@ -1266,10 +1277,7 @@ def check_roster(
             lengths > limit,
             f"{name}_column",
             name,
-            lambda rows, name=name, limit=limit: [
-                f"the {name} has {len(v)} characters; at most {limit} can be stored"
-                for v in rows[name]
-            ],
+            functools.partial(_too_long_messages, name=name, limit=limit),
             f"shorten the {name} to {limit} characters or fewer",
         )
     for name in ("forename", "surname"):
