@@ -28,6 +28,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# The readers refuse longer values with a row-level error: one source for both.
+from features.limits import ROSTER_FIELD_LIMITS, UPN_LENGTH
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -72,16 +75,16 @@ class Pupil(Base):
     __tablename__ = "pupils"
 
     school_urn: Mapped[int] = mapped_column(ForeignKey("schools.urn"), primary_key=True)
-    upn: Mapped[str] = mapped_column(String(13), primary_key=True)
-    forename: Mapped[str] = mapped_column(String(100))
-    surname: Mapped[str] = mapped_column(String(100))
+    upn: Mapped[str] = mapped_column(String(UPN_LENGTH), primary_key=True)
+    forename: Mapped[str] = mapped_column(String(ROSTER_FIELD_LIMITS["forename"]))
+    surname: Mapped[str] = mapped_column(String(ROSTER_FIELD_LIMITS["surname"]))
     date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
     sex: Mapped[str | None] = mapped_column(String(1))
     year_group: Mapped[int | None] = mapped_column(SmallInteger)
     fsm: Mapped[bool | None] = mapped_column(Boolean)
     sen: Mapped[str | None] = mapped_column(String(1))
     eal: Mapped[bool | None] = mapped_column(Boolean)
-    ethnicity: Mapped[str | None] = mapped_column(String(40))
+    ethnicity: Mapped[str | None] = mapped_column(String(ROSTER_FIELD_LIMITS["ethnicity"]))
     entry_date: Mapped[dt.date | None] = mapped_column(Date)
     leaving_date: Mapped[dt.date | None] = mapped_column(Date)
     roster_upload_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id"))

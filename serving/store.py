@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import String, delete, select
 from sqlalchemy.orm import Session
 
 from features.schema import ROSTER_COLUMNS
@@ -170,6 +170,39 @@ def _roster_records(roster: pd.DataFrame) -> list[dict[str, Any]]:
     return records
 
 
+def _too_long(
+    records: list[dict[str, Any]], rows: list[Any], filename: str
+) -> list[dict[str, Any]]:
+    """Row-level errors for values longer than the ``pupils`` columns hold.
+
+    The roster reader checks the same limits (``features.limits``); this is the service's own
+    guard, so a field the reader does not know about yet is a 422 naming the row, never a
+    database error half-way through (PostgreSQL refuses it, SQLite would store it whole)."""
+    limits = {
+        c.name: c.type.length
+        for c in Pupil.__table__.columns
+        if isinstance(c.type, String) and c.type.length
+    }
+    errors = []
+    for row, record in zip(rows, records, strict=True):
+        for column, limit in limits.items():
+            value = record.get(column)
+            if isinstance(value, str) and len(value) > limit:
+                errors.append(
+                    {
+                        "kind": "value_too_long",
+                        "file": filename,
+                        "row": row,
+                        "column": column,
+                        "value": value[:40] + "…",
+                        "message": f"the {column} has {len(value)} characters; at most "
+                        f"{limit} can be stored",
+                        "fix": f"shorten the {column} to {limit} characters or fewer",
+                    }
+                )
+    return errors
+
+
 def apply_roster(
     db: Database,
     *,
@@ -193,6 +226,19 @@ def apply_roster(
     """
     digest = sha256_hex(data)
     records = _roster_records(roster)
+    # The file's row numbers (as a spreadsheet shows them) when the reader kept them.
+    rows = [int(r) for r in roster.index] if roster.index.name == "row" else []
+    rows = rows or list(range(2, len(records) + 2))
+    too_long = _too_long(records, rows, filename)
+    if too_long:
+        raise UploadRejected(
+            422,
+            {
+                "message": f"{filename} has errors; nothing was stored",
+                "report": {"ok": False, "files": [filename], "errors": too_long[:50],
+                           "warnings": [], "counts": {"errors": len(too_long), "warnings": 0}},
+            },
+        )  # fmt: skip
     with school_lock(school_urn), db.write() as session:
         school = _lock_school(session, school_urn)
         stored = {
@@ -200,7 +246,7 @@ def apply_roster(
             for p in session.scalars(select(Pupil).where(Pupil.school_urn == school_urn)).all()
         }
         contradictions = []
-        for line, record in enumerate(records, start=2):
+        for line, record in zip(rows, records, strict=True):
             before = stored.get(record["upn"])
             if before is None:
                 continue

@@ -445,3 +445,124 @@ def test_renamed_pupil_shows_at_once_in_the_risk_list(service: Service, school) 
     upload(service, "roster", SCHOOL, renamed.to_csv(index=False).encode(), "roster.csv")
     names = {p["name"] for p in get()["pupils"]}
     assert "Amina Khan0" in names and "Amira Khan0" not in names
+
+
+# --- bad input (issue 4 §4) -------------------------------------------------------------------
+
+
+def test_a_register_for_a_school_the_key_may_not_touch_is_403_and_stores_nothing(
+    service: Service,
+) -> None:
+    other = make_school(OTHER_SCHOOL)
+    roster = upload(service, "roster", OTHER_SCHOOL, other.roster_csv(), "r.csv", "other_school")
+    assert roster.status_code == 200
+    before = (count(service, Mark), count(service, Upload), count(service, Score))
+    for role in ("school", "practitioner", "analyst", "admin"):
+        response = upload(service, "registers", OTHER_SCHOOL, other.week_csv(1), "w1.csv", role)
+        assert response.status_code == 403, role
+        assert "may not upload" in response.json()["detail"]["message"]
+    assert (count(service, Mark), count(service, Upload), count(service, Score)) == before
+
+
+def test_conflicting_duplicate_sessions_name_the_rows_column_and_both_marks(
+    service: Service, school
+) -> None:
+    load_weeks(service, school, range(1, 1))
+    week = school.week_marks(1)
+    assert week.iloc[0]["mark"] == "/"  # pupil 0, Monday AM: present
+    repeat = week.iloc[[0]].assign(mark="O")
+    data = pd.concat([week, repeat]).to_csv(index=False).encode()
+    response = upload(service, "registers", SCHOOL, data, "dup.csv")
+    assert response.status_code == 422
+    errors = response.json()["detail"]["report"]["errors"]
+    assert len(errors) == 1
+    error = errors[0]
+    assert error["kind"] == "conflicting_marks"
+    assert error["row"] == len(week) + 2  # the repeat, after the header and every other row
+    assert error["column"] == "mark" and error["value"] == "O"
+    assert "at row 2" in error["message"] and 'mark "/"' in error["message"]
+    assert count(service, Mark) == 0
+
+
+def _unbalanced_quotes(school) -> bytes:
+    lines = school.week_csv(1).decode().splitlines()
+    upn, rest = lines[3].split(",", 1)
+    lines[3] = f'"{upn},{rest}'  # a quote opened on row 4 and never closed
+    return "\n".join(lines).encode()
+
+
+def test_unbalanced_quotes_are_a_422_that_stores_nothing(service: Service, school) -> None:
+    load_weeks(service, school, range(1, 1))
+    response = upload(service, "registers", SCHOOL, _unbalanced_quotes(school), "quotes.csv")
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert detail["message"] == "quotes.csv has errors; nothing was stored"
+    errors = detail["report"]["errors"]
+    assert len(errors) == 1 and errors[0]["file"] == "quotes.csv"
+    assert "Save as" in errors[0]["fix"]
+    assert count(service, Mark) == 0 and count(service, Upload) == 1  # the roster only
+
+
+@pytest.mark.xfail(
+    reason="features.registers reports an unclosed quote as a whole-file error quoting the "
+    "pandas tokenizer ('EOF inside string starting at row 3', 0-based); asked for a row-level "
+    "error there",
+    strict=False,
+)
+def test_unbalanced_quotes_name_the_row_where_the_quote_opens(service: Service, school) -> None:
+    load_weeks(service, school, range(1, 1))
+    response = upload(service, "registers", SCHOOL, _unbalanced_quotes(school), "quotes.csv")
+    error = response.json()["detail"]["report"]["errors"][0]
+    assert error["row"] == 4
+    assert "quote" in error["message"] and "C error" not in error["message"]
+
+
+@pytest.mark.parametrize("kind", ["registers", "roster"])
+def test_a_header_only_file_is_a_clear_422(service: Service, school, kind: str) -> None:
+    load_weeks(service, school, range(1, 1))
+    header = (school.week_csv(1) if kind == "registers" else school.roster_csv()).split(b"\n")[0]
+    response = upload(service, kind, SCHOOL, header + b"\r\n", "header.csv")
+    assert response.status_code == 422
+    errors = response.json()["detail"]["report"]["errors"]
+    assert [e["kind"] for e in errors] == ["no_rows"]
+    assert "no data rows" in errors[0]["message"]
+    assert count(service, Mark) == 0 and count(service, Upload) == 1  # the roster only
+
+
+def test_a_wide_register_is_stored_like_the_long_one(service: Service, school) -> None:
+    load_weeks(service, school, range(1, 1))
+    long = school.week_marks(1)
+    wide = long.pivot(index="upn", columns=["date", "session"], values="mark")
+    wide.columns = [f"{date} {session}" for date, session in wide.columns]
+    wide = wide.reindex(school.upns).reset_index()
+    response = upload(service, "registers", SCHOOL, wide.to_csv(index=False).encode(), "wide.csv")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["marks_new"], body["pupils"], body["weeks_covered"]) == (300, 30, ["2024-09-02"])
+    assert body["scoring"]["scored"] is True
+    # The same marks in long form change nothing: the two layouts meant the same.
+    again = upload(service, "registers", SCHOOL, school.week_csv(1), "long.csv")
+    assert again.json()["changed"] is False and again.json()["marks_unchanged"] == 300
+
+
+@pytest.mark.parametrize("reader_checks", [True, False])
+def test_an_over_long_forename_is_a_row_level_422_not_a_500(
+    service: Service, school, monkeypatch, reader_checks: bool
+) -> None:
+    if not reader_checks:  # the service's own guard, should the reader not check a field
+        import features.validation
+
+        monkeypatch.setattr(features.validation, "ROSTER_FIELD_LIMITS", {})
+    roster = school.roster.copy()
+    roster.loc[2, "forename"] = "A" * 150
+    client = TestClient(service.client.app, raise_server_exceptions=False)
+    response = client.post(
+        f"/v1/schools/{SCHOOL}/roster",
+        files={"file": ("r.csv", roster.to_csv(index=False).encode(), "text/csv")},
+        headers=service.auth("school"),
+    )
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]["report"]["errors"]
+    assert [(e["row"], e["column"]) for e in errors] == [(4, "forename")]
+    assert "150 characters" in errors[0]["message"] and "100" in errors[0]["message"]
+    assert count(service, Pupil) == 0
