@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -30,9 +30,9 @@ def run_server(settings: object, *, host: str, port: int) -> None:
     serve_app(create_app(settings), host=host, port=port)  # type: ignore[arg-type]
 
 
-def serve_app(app: object, *, host: str, port: int) -> None:
-    """Serve ``app`` under uvicorn with the service's logging (one place, so the tests of what
-    reaches the log run exactly what ``ews serve`` runs)."""
+def make_server(app: object, *, host: str, port: int) -> Any:
+    """A uvicorn server for ``app`` with the service's logging (one place, so what reaches the
+    log is what ``ews serve`` and ``ews demo`` run, and what the tests check)."""
     import logging
     import sys
 
@@ -43,7 +43,16 @@ def serve_app(app: object, *, host: str, port: int) -> None:
     # behind a busy thread (parsing an upload, scoring) are answered sooner.
     sys.setswitchinterval(0.0005)
     # uvicorn's access log prints raw paths, which can hold a UPN: the app logs route templates.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")  # type: ignore[arg-type]
+    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="info")  # type: ignore[arg-type]
+    return uvicorn.Server(config)
+
+
+def serve_app(app: object, *, host: str, port: int) -> None:
+    """Serve ``app`` under uvicorn until interrupted."""
+    server = make_server(app, host=host, port=port)
+    server.run()
+    if not server.started:  # e.g. the port is taken: uvicorn has said why
+        raise SystemExit(3)
 
 
 def _database():  # type: ignore[no-untyped-def]
