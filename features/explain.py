@@ -156,6 +156,13 @@ def _plural(count: np.ndarray, singular: str, plural: str) -> np.ndarray:
     return _cat(_int(count), np.where(np.isclose(np.nan_to_num(count), 1.0), singular, plural))
 
 
+def _only(keep: np.ndarray, text: np.ndarray) -> np.ndarray:
+    """``text`` where ``keep``, else ``None`` (object array): a reason with nothing to say."""
+    out = np.asarray(text, dtype=object).copy()
+    out[~np.asarray(keep, dtype=bool)] = None
+    return out
+
+
 def _shown(values: np.ndarray) -> np.ndarray:
     """Values as whole percentages, the way the text shows them (NaN → -1)."""
     return np.where(np.isnan(values), -1, np.floor(np.nan_to_num(values) * 100 + 0.5))
@@ -192,7 +199,7 @@ def _recent_decline(get: _Get) -> np.ndarray:
     text = np.where(
         no_full, _cat(text, "; no full week in school for ", _int(since), " weeks"), text
     )
-    return np.where(np.isnan(rate) | np.isnan(ytd), None, text)
+    return _only(~(np.isnan(rate) | np.isnan(ytd)), text)
 
 
 def _absence_so_far(get: _Get) -> np.ndarray:
@@ -211,7 +218,7 @@ def _absence_so_far(get: _Get) -> np.ndarray:
         " sessions)",
     )
     text = np.where(_shown(illness) > 0, _cat(text, ", illness ", _pct(illness)), text)
-    return np.where(np.isnan(ytd), None, text)
+    return _only(~np.isnan(ytd), text)
 
 
 def _unauthorised(get: _Get) -> np.ndarray:
@@ -222,7 +229,7 @@ def _unauthorised(get: _Get) -> np.ndarray:
         _cat(text, "; ", _plural(unresolved, " session", " sessions"), " still without a reason"),
         text,
     )
-    return np.where((_shown(rate) > 0) | (np.nan_to_num(unresolved) > 0), text, None)
+    return _only((_shown(rate) > 0) | (np.nan_to_num(unresolved) > 0), text)
 
 
 def _spells(get: _Get) -> np.ndarray:
@@ -242,7 +249,7 @@ def _spells(get: _Get) -> np.ndarray:
     text = np.where(
         _shown(weeks) > 0, _cat(text, "; absent in ", _pct(weeks), " of school weeks"), text
     )
-    return np.where(np.nan_to_num(spells) > 0, text, None)
+    return _only(np.nan_to_num(spells) > 0, text)
 
 
 def _day_pattern(get: _Get) -> np.ndarray:
@@ -254,9 +261,8 @@ def _day_pattern(get: _Get) -> np.ndarray:
     )
     # Name the kinds of session missed more often than sessions overall (all when none is).
     above = np.stack([_shown(v) > _shown(overall) for v in (monday, friday, pm)], axis=1)
-    above = np.where(
-        above.any(axis=1)[:, None], above, _shown(np.stack([monday, friday, pm], 1)) > 0
-    )
+    some = np.asarray(above.any(axis=1), dtype=bool)
+    above = np.where(some[:, None], above, _shown(np.stack([monday, friday, pm], 1)) > 0)
     parts = [
         np.where(above[:, 0], _cat(_pct(monday), " of Mondays"), ""),
         np.where(above[:, 1], _cat(_pct(friday), " of Fridays"), ""),
@@ -264,7 +270,7 @@ def _day_pattern(get: _Get) -> np.ndarray:
     ]
     listed = _join_list(parts)
     text = _cat("Absent on ", listed, " (", _pct(overall), " of all sessions)")
-    return np.where(above.any(axis=1) & ~np.isnan(overall), text, None)
+    return _only(np.asarray(above.any(axis=1)) & ~np.isnan(overall), text)
 
 
 def _lateness(get: _Get) -> np.ndarray:
@@ -279,13 +285,13 @@ def _lateness(get: _Get) -> np.ndarray:
     text = np.where(
         shown_late & shown_after, both_text, np.where(shown_after, after_text, before_text)
     )
-    return np.where(shown_late | shown_after, text, None)
+    return _only(shown_late | shown_after, text)
 
 
 def _off_site(get: _Get) -> np.ndarray:
     aea = get("aea_share_ytd")
     text = _cat("Approved off-site education for ", _pct(aea), " of sessions")
-    return np.where(_shown(aea) > 0, text, None)
+    return _only(_shown(aea) > 0, text)
 
 
 def _last_year(get: _Get) -> np.ndarray:
@@ -391,7 +397,7 @@ def reasons(
 
     # A domain whose values say nothing a person could act on (e.g. no spells at all) is not a
     # reason, whatever its contribution: drop it and move the next reasons up.
-    valid &= np.not_equal(texts, None)
+    valid &= texts.astype(bool)
     pack = np.argsort(~valid, axis=1, kind="stable")
     texts = np.take_along_axis(texts, pack, axis=1)
     domains = np.take_along_axis(domains, pack, axis=1)

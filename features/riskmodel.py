@@ -28,6 +28,7 @@ from typing import Any
 import lightgbm as lgb
 import mlflow.pyfunc
 import numpy as np
+from mlflow.pyfunc import PythonModel, PythonModelContext
 import pandas as pd
 
 from features import explain
@@ -174,12 +175,12 @@ class RiskModel:
 
     def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
         """The booster's log-odds per row (before the sigmoid and calibration)."""
-        return self.booster.predict(self.feature_matrix(frame), raw_score=True)
+        return np.asarray(self.booster.predict(self.feature_matrix(frame), raw_score=True))
 
     def _probability(self, matrix: np.ndarray) -> np.ndarray:
         # LightGBM applies the sigmoid row by row in C++: bit-for-bit the same wherever the
         # model runs (NumPy's vectorised exp can differ in the last bits with memory layout).
-        return self.calibration.apply(self.booster.predict(matrix))
+        return self.calibration.apply(np.asarray(self.booster.predict(matrix)))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability, per row, of ending the year persistently absent."""
@@ -188,7 +189,7 @@ class RiskModel:
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """TreeSHAP contributions to the raw score (log-odds): one column per feature plus
         ``base_value``; each row sums to :meth:`raw_score`."""
-        values = self.booster.predict(self.feature_matrix(frame), pred_contrib=True)
+        values = np.asarray(self.booster.predict(self.feature_matrix(frame), pred_contrib=True))
         return pd.DataFrame(values, columns=[*self._features, "base_value"], index=frame.index)
 
     def reasons(self, frame: pd.DataFrame, top: int = 3) -> pd.DataFrame:
@@ -203,7 +204,7 @@ class RiskModel:
         ``None``/NaN where fewer than ``top`` domains push the risk up. Index as ``frame``.
         """
         matrix = self.feature_matrix(frame)
-        contributions = self.booster.predict(matrix, pred_contrib=True)
+        contributions = np.asarray(self.booster.predict(matrix, pred_contrib=True))
         out = explain.reasons(frame, contributions[:, :-1], self._features, top=top)
         out.insert(0, "risk_raw_score", contributions.sum(axis=1))
         out.insert(0, PROBABILITY_COLUMN, self._probability(matrix))
@@ -244,20 +245,20 @@ class RiskModel:
         return cls.from_artifacts({k: str(directory / n) for k, n in ARTIFACT_KEYS.items()})
 
 
-class RiskPyfunc(mlflow.pyfunc.PythonModel):
+class RiskPyfunc(PythonModel):
     """MLflow pyfunc wrapper: ``predict`` returns the calibrated probability per row.
 
     Logged as code (:data:`PYFUNC_CODE`), not pickled.
     """
 
-    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+    def load_context(self, context: PythonModelContext) -> None:
         self.model = RiskModel.from_artifacts(context.artifacts)
 
     # MLflow derives no schema from a DataFrame type hint (the logged signature lists the
     # feature columns), and does not wrap or warn about the method.
     def predict(
         self,
-        context: mlflow.pyfunc.PythonModelContext | None,
+        context: PythonModelContext | None,
         model_input: pd.DataFrame,
         params: dict[str, Any] | None = None,
     ) -> np.ndarray:

@@ -247,12 +247,12 @@ def snapshot_features(
     week_idx = traj["week"].to_numpy(np.int64) - 1
     flat = enrol_codes * n_weeks + week_idx
 
-    dense = np.zeros((n_enrol * n_weeks, len(_DENSE_COUNTERS)), dtype=np.float64)
-    dense[flat] = traj[_DENSE_COUNTERS].to_numpy(np.float64)
-    dense = dense.reshape(n_enrol, n_weeks, len(_DENSE_COUNTERS))
-    on_roll = np.zeros(n_enrol * n_weeks, dtype=bool)
-    on_roll[flat] = True
-    on_roll = on_roll.reshape(n_enrol, n_weeks)
+    flat_counters = np.zeros((n_enrol * n_weeks, len(_DENSE_COUNTERS)), dtype=np.float64)
+    flat_counters[flat] = traj[_DENSE_COUNTERS].to_numpy(np.float64)
+    dense = flat_counters.reshape(n_enrol, n_weeks, len(_DENSE_COUNTERS))
+    flat_on_roll = np.zeros(n_enrol * n_weeks, dtype=bool)
+    flat_on_roll[flat] = True
+    on_roll = flat_on_roll.reshape(n_enrol, n_weeks)
     longest_week = np.zeros(n_enrol * n_weeks, dtype=np.float64)
     longest_week[flat] = traj["longest_run"].to_numpy(np.float64)
     longest_so_far = np.maximum.accumulate(longest_week.reshape(n_enrol, n_weeks), axis=1)
