@@ -204,12 +204,12 @@ def line_chart(
     for k, (name, values) in enumerate(series):
         # A gap (None) ends one polyline and starts the next.
         runs: list[list[str]] = [[]]
-        for i, v in enumerate(values):
-            if v is None or (isinstance(v, float) and math.isnan(v)):
+        for i, datum in enumerate(values):
+            if datum is None or (isinstance(datum, float) and math.isnan(datum)):
                 if runs[-1]:
                     runs.append([])
                 continue
-            runs[-1].append(f"{x(i):.1f},{y(v):.1f}")
+            runs[-1].append(f"{x(i):.1f},{y(datum):.1f}")
         for run in runs:
             if len(run) > 1:
                 parts.append(f'<polyline class="series s{k}" points="{" ".join(run)}"/>')
@@ -365,7 +365,7 @@ def _risk_json(
     settings: Any,
     cache: Any,
     year_group: list[int] | None,
-    tier: list[str] | None,
+    tier: list[Literal["high", "medium", "low"]] | None,
     emerging: bool,
     offset: int,
     format: Literal["json", "csv"] = "json",
@@ -379,7 +379,7 @@ def _risk_json(
         settings,
         cache,
         year_group=year_group,
-        tier=tier,  # type: ignore[arg-type]
+        tier=tier,
         emerging=emerging,
         offset=offset,
         limit=None,
@@ -425,7 +425,7 @@ def school_page(
         )
     except HTTPException as exc:
         return _error_page(request, exc.status_code, _message(exc), principal)
-    data = json.loads(response.body)
+    data = json.loads(bytes(response.body))
     with db.read_session() as session:
         school = store.get_school(session, urn)
     filters: list[tuple[str, Any]] = [("year_group", g) for g in years or ()]

@@ -210,14 +210,17 @@ def update_referral(
     (the school or the practitioner)."""
     with db.write() as session:
         referral = session.get(Referral, referral_id)
-        urn = None if referral is None else referral.school_urn
-        if referral is None or not (principal.may_refer(urn) or principal.may_move_referrals(urn)):
+        if referral is None or not (
+            principal.may_refer(referral.school_urn)
+            or principal.may_move_referrals(referral.school_urn)
+        ):
             # Same answer for "absent" and "not yours": ids of other schools stay private.
             if referral is not None and principal.may_read_pupils(referral.school_urn):
                 raise forbidden("this key may read but not change this referral")
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND, detail={"message": f"no referral {referral_id}"}
             )
+        urn = referral.school_urn
         moving = body.status is not None and body.status != referral.status
         if (moving or body.outcome is not None) and not principal.may_move_referrals(urn):
             raise forbidden(
