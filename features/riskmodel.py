@@ -28,8 +28,8 @@ from typing import Any
 import lightgbm as lgb
 import mlflow.pyfunc
 import numpy as np
-from mlflow.pyfunc import PythonModel, PythonModelContext
 import pandas as pd
+from mlflow.pyfunc import PythonModel, PythonModelContext
 
 from features import explain
 from features.schema import FEATURE_SCHEMA_VERSION

@@ -253,20 +253,39 @@ def snapshot_features(
     flat_on_roll = np.zeros(n_enrol * n_weeks, dtype=bool)
     flat_on_roll[flat] = True
     on_roll = flat_on_roll.reshape(n_enrol, n_weeks)
-    longest_week = np.zeros(n_enrol * n_weeks, dtype=np.float64)
-    longest_week[flat] = traj["longest_run"].to_numpy(np.float64)
-    longest_so_far = np.maximum.accumulate(longest_week.reshape(n_enrol, n_weeks), axis=1)
 
     # Cumulative sums with a leading zero week: window (w-k, w] = cum[w] - cum[w-k].
     cum = np.concatenate([np.zeros((n_enrol, 1, dense.shape[2])), np.cumsum(dense, axis=1)], axis=1)
-    weeks_1 = np.arange(1, n_weeks + 1)
+
+    # Which (enrolment, week) rows to emit; features are computed at those weeks only (one
+    # week when the service scores a school, every week for training).
+    wanted = on_roll & (cum[:, 1:, _C["possible_sessions"]] > 0)
+    school_year_weeks = traj.groupby(["academic_year", "school_urn"], observed=True).agg(
+        last_week=("week", "max"), last_start=("week_start", "max")
+    )
+    week_starts = (
+        traj.groupby(["academic_year", "school_urn", "week"], observed=True)["week_start"]
+        .first()
+        .rename("week_start")
+    )
+    all_weeks = np.arange(1, n_weeks + 1)
+    if weeks is not None:
+        keep = np.zeros(n_weeks, dtype=bool)
+        chosen = np.array([w for w in weeks if 1 <= w <= n_weeks], dtype=np.int64)
+        keep[chosen - 1] = True
+        wanted &= keep[None, :]
+    elif every > 1:
+        wanted &= ((all_weeks - 1) % every == 0)[None, :]
+    if as_of is not None:
+        wanted &= _as_of_mask(enrolments, week_starts, n_weeks, as_of)
+    columns = np.flatnonzero(wanted.any(axis=0))
+    at = columns + 1  # the week numbers features are computed at
 
     def ytd(name: str) -> np.ndarray:
-        return cum[:, 1:, _C[name]]
+        return cum[:, at, _C[name]]
 
     def window(name: str, k: int) -> np.ndarray:
-        lag = np.maximum(weeks_1 - k, 0)
-        return cum[:, weeks_1, _C[name]] - cum[:, lag, _C[name]]
+        return cum[:, at, _C[name]] - cum[:, np.maximum(at - k, 0), _C[name]]
 
     possible, absence = ytd("possible_sessions"), ytd("absence")
     f: dict[str, np.ndarray] = {}
@@ -279,18 +298,20 @@ def snapshot_features(
     f["late_after_close_rate_ytd"] = _ratio(ytd("late_after_close"), possible)
     f["aea_share_ytd"] = _ratio(ytd("aea"), possible)
     for k in (2, 4, 8):
-        rate_k = _ratio(window("absence", k), window("possible_sessions", k))
-        f[f"absence_rate_{k}w"] = rate_k
+        f[f"absence_rate_{k}w"] = _ratio(window("absence", k), window("possible_sessions", k))
     for k in (2, 4, 8):
         f[f"absence_change_{k}w"] = f[f"absence_rate_{k}w"] - f["absence_rate_ytd"]
-    f["absence_slope_8w"] = _rolling_slope(dense[:, :, _C["absence"]], dense[:, :, 0], 8)
-    f["weeks_since_full_attendance"] = _weeks_since_full(dense[:, :, 0], dense[:, :, 1])
+    f["absence_slope_8w"] = _rolling_slope(dense[:, :, _C["absence"]], dense[:, :, 0], 8, at)
+    f["weeks_since_full_attendance"] = _weeks_since_full(dense[:, :, 0], dense[:, :, 1])[:, columns]
     spells = ytd("spells_started")
     f["spells_ytd"] = spells
     f["mean_spell_days_ytd"] = np.where(spells > 0, _ratio(absence, spells) / 2, 0.0)
-    f["longest_spell_days_ytd"] = longest_so_far / 2
+    longest_week = np.zeros(n_enrol * n_weeks, dtype=np.float64)
+    longest_week[flat] = traj["longest_run"].to_numpy(np.float64)
+    longest_so_far = np.maximum.accumulate(longest_week.reshape(n_enrol, n_weeks), axis=1)
+    f["longest_spell_days_ytd"] = longest_so_far[:, columns] / 2
     f["spells_4w"] = window("spells_started", 4)
-    lag4 = np.maximum(weeks_1 - 4, 0)
+    lag4 = np.maximum(at - 4, 0)
     spells_settled = cum[:, lag4, _C["spells_started"]]
     f["spells_before_4w"] = spells_settled
     f["mean_spell_days_before_4w"] = np.where(
@@ -309,38 +330,19 @@ def snapshot_features(
     weeks_cum = np.concatenate(
         [np.zeros((n_enrol, 1, 2)), np.cumsum(weekly, axis=1, dtype=np.float64)], axis=1
     )
-    lag8 = np.maximum(weeks_1 - 8, 0)
-    f["absence_weeks_share_ytd"] = _ratio(weeks_cum[:, 1:, 1], weeks_cum[:, 1:, 0])
+    lag8 = np.maximum(at - 8, 0)
+    f["absence_weeks_share_ytd"] = _ratio(weeks_cum[:, at, 1], weeks_cum[:, at, 0])
     f["absence_weeks_share_8w"] = _ratio(
-        weeks_cum[:, weeks_1, 1] - weeks_cum[:, lag8, 1],
-        weeks_cum[:, weeks_1, 0] - weeks_cum[:, lag8, 0],
+        weeks_cum[:, at, 1] - weeks_cum[:, lag8, 1],
+        weeks_cum[:, at, 0] - weeks_cum[:, lag8, 0],
     )
     f["unresolved_sessions"] = ytd("unresolved")
-    f["weeks_into_year"] = np.broadcast_to(weeks_1.astype(float), possible.shape)
+    f["weeks_into_year"] = np.broadcast_to(at.astype(float), possible.shape)
 
-    # Which (enrolment, week) rows to emit.
-    selected = on_roll & (possible > 0)
-    school_year_weeks = traj.groupby(["academic_year", "school_urn"], observed=True).agg(
-        last_week=("week", "max"), last_start=("week_start", "max")
-    )
-    week_starts = (
-        traj.groupby(["academic_year", "school_urn", "week"], observed=True)["week_start"]
-        .first()
-        .rename("week_start")
-    )
-    if weeks is not None:
-        keep = np.zeros(n_weeks, dtype=bool)
-        wanted = np.array([w for w in weeks if 1 <= w <= n_weeks], dtype=np.int64)
-        keep[wanted - 1] = True
-        selected &= keep[None, :]
-    elif every > 1:
-        selected &= ((weeks_1 - 1) % every == 0)[None, :]
-    if as_of is not None:
-        selected &= _as_of_mask(enrolments, week_starts, n_weeks, as_of)
-
+    selected = wanted[:, columns]
     rows_e, rows_w = np.nonzero(selected)
     out = enrolments.iloc[rows_e].reset_index(drop=True)
-    out["week"] = (rows_w + 1).astype(np.int64)
+    out["week"] = at[rows_w].astype(np.int64)
     starts = week_starts.reindex(
         pd.MultiIndex.from_arrays([out["academic_year"], out["school_urn"], out["week"]])
     ).to_numpy()
@@ -366,8 +368,9 @@ def snapshot_features(
     return out[SNAPSHOT_COLUMNS]
 
 
-def _rolling_slope(absence: np.ndarray, possible: np.ndarray, k: int) -> np.ndarray:
-    """Least-squares slope of weekly absence rate over the last ``k`` weeks with sessions."""
+def _rolling_slope(absence: np.ndarray, possible: np.ndarray, k: int, at: np.ndarray) -> np.ndarray:
+    """Least-squares slope of weekly absence rate over the last ``k`` weeks with sessions,
+    at weeks ``at`` (1-based)."""
     n_enrol, n_weeks = absence.shape
     has = possible > 0
     rate = np.where(has, _ratio(absence, possible), 0.0)
@@ -375,8 +378,7 @@ def _rolling_slope(absence: np.ndarray, possible: np.ndarray, k: int) -> np.ndar
     m = has.astype(float)
     terms = np.stack([m, m * t, m * rate, m * t * t, m * t * rate], axis=2)
     cum = np.concatenate([np.zeros((n_enrol, 1, 5)), np.cumsum(terms, axis=1)], axis=1)
-    weeks_1 = np.arange(1, n_weeks + 1)
-    sums = cum[:, weeks_1, :] - cum[:, np.maximum(weeks_1 - k, 0), :]
+    sums = cum[:, at, :] - cum[:, np.maximum(at - k, 0), :]
     n, sx, sy, sxx, sxy = (sums[:, :, i] for i in range(5))
     denominator = n * sxx - sx * sx
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.arithmetic import enrolment_totals
+from features.arithmetic import dfe_cohort, enrolment_totals
 from features.calendar import academic_years_of, week_start
 from features.schema import KEY_COLUMNS, LABEL_COLUMNS, SNAPSHOT_COLUMNS
 from features.simulate import SimulationConfig, simulate_authority, write_authority
@@ -103,7 +103,10 @@ def test_labels_are_the_enrolments_whole_year_outcome(data_dir, authority, tmp_p
     snapshots = read(out)
     assert snapshots[LABEL_COLUMNS].notna().all().all()  # both years run to July
     marks = authority.marks.assign(academic_year=academic_years_of(authority.marks["date"]))
-    totals = enrolment_totals(marks, by=ENROLMENT)
+    # The DfE's year: without the second half of the summer term for pupils aged 15 (Year 11).
+    counted = dfe_cohort(marks, authority.pupils)["in_dfe_cohort"].to_numpy()
+    assert not counted.all()  # the simulated Year 11 attend until the end of June
+    totals = enrolment_totals(marks[counted], by=ENROLMENT)
     totals = totals.assign(
         upn=totals["upn"].astype(str), academic_year=totals["academic_year"].astype(str)
     )

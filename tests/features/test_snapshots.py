@@ -145,6 +145,17 @@ def test_six_weeks_of_windows_trend_and_spells_by_hand():
     assert w5["weeks_since_full_attendance"] == 2
 
 
+def test_features_of_chosen_weeks_equal_those_of_every_week():
+    """The service computes one week; training every week: the same numbers."""
+    trajectory = build_trajectory(marks_from_days({"A": PUPIL_A, "B": PUPIL_B, "C": _pupil_c()}))
+    every = snapshot_features(trajectory, PUPILS, SCHOOLS).set_index(["upn", "week"])
+    for chosen in ([1], [5], [2, 6]):
+        some = snapshot_features(trajectory, PUPILS, SCHOOLS, weeks=chosen)
+        some = some.set_index(["upn", "week"])
+        assert set(some.index.get_level_values("week")) == set(chosen)
+        pd.testing.assert_frame_equal(some, every.loc[some.index])
+
+
 def test_history_passed_in_as_stored_outcomes():
     """The service passes last year's stored totals, not last year's marks."""
     trajectory = build_trajectory(marks_from_days({"A": PUPIL_A, "B": PUPIL_B}))
