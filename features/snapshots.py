@@ -57,8 +57,6 @@ from features.arithmetic import (
 )
 from features.calendar import previous_academic_year
 from features.schema import (
-    ALL_FEATURES,
-    DESCRIPTIVE_COLUMNS,
     KEY_COLUMNS,
     LABEL_COLUMNS,
     PHASE_CODE,
@@ -117,7 +115,14 @@ def _history_features(
     enrolments: pd.DataFrame, trajectory: pd.DataFrame, history: pd.DataFrame | None
 ) -> pd.DataFrame:
     """``absence_rate_last_year, pa_last_year, on_roll_last_year`` per enrolment."""
-    outcomes = year_outcomes(trajectory)[HISTORY_COLUMNS]
+    prev = enrolments["academic_year"].astype(str).map(previous_academic_year)
+    # This trajectory's own years matter only where they are some enrolment's last year (not
+    # when the service scores one school-year).
+    own_years = set(trajectory["academic_year"].astype(str).unique())
+    if own_years & set(prev.unique()):
+        outcomes = year_outcomes(trajectory)[HISTORY_COLUMNS]
+    else:
+        outcomes = pd.DataFrame(columns=HISTORY_COLUMNS)
     if history is not None and not history.empty:
         outcomes = pd.concat([history[HISTORY_COLUMNS], outcomes], ignore_index=True)
     known_years = set(outcomes["academic_year"].astype(str))
@@ -137,7 +142,6 @@ def _history_features(
             "on_roll_last_year": 1.0,
         }
     )
-    prev = enrolments["academic_year"].astype(str).map(previous_academic_year)
     frame = pd.DataFrame({"prev_year": prev.to_numpy(), "upn": enrolments["upn"].to_numpy()})
     merged = frame.merge(last_year, on=["prev_year", "upn"], how="left")
     prev_known = merged["prev_year"].isin(known_years).to_numpy()
@@ -341,30 +345,26 @@ def snapshot_features(
 
     selected = wanted[:, columns]
     rows_e, rows_w = np.nonzero(selected)
-    out = enrolments.iloc[rows_e].reset_index(drop=True)
-    out["week"] = at[rows_w].astype(np.int64)
+    keys = enrolments.iloc[rows_e].reset_index(drop=True)
+    week = at[rows_w].astype(np.int64)
     starts = week_starts.reindex(
-        pd.MultiIndex.from_arrays([out["academic_year"], out["school_urn"], out["week"]])
+        pd.MultiIndex.from_arrays([keys["academic_year"], keys["school_urn"], week])
     ).to_numpy()
-    out["as_of"] = pd.to_datetime(starts) + pd.Timedelta(days=4)
-    for name, values in f.items():
-        out[name] = values[rows_e, rows_w]
-
+    columns_out: dict[str, np.ndarray] = {
+        "week": week,
+        "as_of": pd.to_datetime(starts) + pd.Timedelta(days=4),
+    }
+    columns_out |= {name: values[rows_e, rows_w].astype(np.float64) for name, values in f.items()}
     roster_rows = _enrolment_roster(enrolments, pupils)
-    attributes = _enrolment_attributes(enrolments, roster_rows, schools)
-    for column in attributes.columns:
-        out[column] = attributes[column].to_numpy(float)[rows_e]
-    hist = _history_features(enrolments, traj, history)
-    for column in hist.columns:
-        out[column] = hist[column].to_numpy(float)[rows_e]
-
+    per_enrolment = [
+        _enrolment_attributes(enrolments, roster_rows, schools),
+        _history_features(enrolments, traj, history),
+    ]
+    for table in per_enrolment:
+        columns_out |= {c: table[c].to_numpy(np.float64)[rows_e] for c in table.columns}
     labels = _labels(enrolments, cum, school_year_weeks, roster_rows, week_starts)
-    for column in LABEL_COLUMNS:
-        out[column] = labels[column][rows_e]
-
-    out["week"] = out["week"].astype(np.int64)
-    for column in [*ALL_FEATURES, *DESCRIPTIVE_COLUMNS]:
-        out[column] = out[column].astype(np.float64)
+    columns_out |= {c: labels[c][rows_e] for c in LABEL_COLUMNS}
+    out = pd.concat([keys, pd.DataFrame(columns_out)], axis=1)
     return out[SNAPSHOT_COLUMNS]
 
 
@@ -427,11 +427,6 @@ def _labels(
     roster has no date of birth) the second half of the summer term is left out — the weeks
     from the school's first week after the May half-term
     (:func:`features.arithmetic.second_half_summer_starts`)."""
-    last_week = _last_counted_week(enrolments, roster_rows, week_starts, cum.shape[1] - 1)
-    rows = np.arange(len(enrolments))
-    total_possible = cum[rows, last_week, _C["possible_sessions"]]
-    total_absence = cum[rows, last_week, _C["absence"]]
-    rate = _ratio(total_absence, total_possible)
     info = school_year_weeks.reindex(
         pd.MultiIndex.from_frame(enrolments[["academic_year", "school_urn"]])
     )
@@ -441,6 +436,14 @@ def _labels(
         {"year": end_year, "month": month, "day": day}
     ).to_numpy() - np.timedelta64(4, "D")
     complete = info["last_start"].to_numpy() >= closes
+    if not complete.any():  # a year in progress (the service scoring this week)
+        unknown = np.full(len(enrolments), np.nan)
+        return {"pa_year_end": unknown, "severe_year_end": unknown.copy()}
+    last_week = _last_counted_week(enrolments, roster_rows, week_starts, cum.shape[1] - 1)
+    rows = np.arange(len(enrolments))
+    total_possible = cum[rows, last_week, _C["possible_sessions"]]
+    total_absence = cum[rows, last_week, _C["absence"]]
+    rate = _ratio(total_absence, total_possible)
     known = complete & np.isfinite(rate)
     return {
         "pa_year_end": np.where(known, (rate >= PA_THRESHOLD).astype(float), np.nan),
