@@ -37,7 +37,8 @@ Decisions (written down so the service and the docs agree):
 * Encodings: UTF-8 (with or without a byte-order mark), else Windows-1252; anything else
   (UTF-16, binary, a spreadsheet workbook) is an error saying how to save the file as CSV.
 * Blank lines (and lines of empty cells) are ignored wherever they are. Rows are numbered as a
-  spreadsheet shows them, header = row 1.
+  spreadsheet shows them, header = row 1. A double quote that opens a value and is never
+  closed is an error at the row (and column) where it opens.
 * Marks are mapped to statutory codes by :func:`features.codes.normalise_code` (a school's
   display codes first, then Capita One symbols). A long row with an empty mark is ignored with
   a warning.
@@ -60,6 +61,7 @@ indexed by the row of the roster file (index name ``row``), dates datetime64[us]
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import logging
@@ -386,6 +388,87 @@ def _decode(data: bytes, file: str, report: ValidationReport) -> str | None:
         return None
 
 
+_QUOTED_VALUE = re.compile(r'(?<![^,\r\n])"(?:[^"]++|"")*+"')
+"""A quoted value, closed. A double quote opens a value only at the start of a cell
+(elsewhere it is read as a character); inside, ``""`` is a double quote (possessive: never
+taken as the close), as pandas' tokenizer reads them."""
+_UP_TO_UNCLOSED_QUOTE = re.compile(r'(?:[^"]++|(?<![^,\r\n])"(?:[^"]++|"")*+"|(?<=[^,\r\n])")*+')
+"""Text, closed quoted values and double quotes inside a cell: everything up to a quote that
+opens a value and is never closed (all of the text when there is none)."""
+
+
+@dataclass(frozen=True)
+class _OpenQuote:
+    """Where a quoted value opens and is never closed."""
+
+    row: int
+    """Spreadsheet row (header = 1, blank lines counted), as the table's rows are numbered."""
+    position: int
+    """0-based cell of the row the value is in."""
+    value: str
+    """The row's text from the quote to the end of its line."""
+
+
+def _line_breaks(text: str) -> int:
+    """Line ends (``\\r\\n``, ``\\n`` or ``\\r``) in ``text``."""
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
+def _unclosed_quote(text: str) -> _OpenQuote | None:
+    """The double quote that opens a value and is never closed (pandas' tokenizer says only
+    "EOF inside string starting at row N", 0-based), or ``None`` if every quoted value is
+    closed. Read by pandas' rules (:data:`_QUOTED_VALUE`); line ends inside quoted values do
+    not end a row. Regular expressions do the scanning (no Python loop over cells)."""
+    matched = _UP_TO_UNCLOSED_QUOTE.match(text)  # always matches (perhaps nothing)
+    start = matched.end() if matched else 0
+    if start >= len(text):
+        return None
+    before = _QUOTED_VALUE.sub("", text[:start])  # what is left holds only row and cell ends
+    row_start = max(before.rfind("\n"), before.rfind("\r")) + 1
+    line_ends = [i for i in (text.find("\n", start), text.find("\r", start)) if i >= 0]
+    return _OpenQuote(
+        row=_line_breaks(before) + 1,
+        position=before.count(",", row_start),
+        value=text[start : min(line_ends, default=len(text))],
+    )
+
+
+def _open_quote_column(text: str, opened: _OpenQuote) -> str:
+    """The header of the cell where the quote opens (its letter when the header is empty, or
+    when the quote is in the header row itself)."""
+    letter = f"(column {_column_letter(opened.position)})"
+    for row, cells in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
+        if row >= opened.row:
+            return letter
+        if any(cell.strip() for cell in cells):  # the header: the first row that is not blank
+            header = [cell.replace("\ufeff", "").strip() for cell in cells]
+            if opened.position < len(header) and header[opened.position]:
+                return header[opened.position]
+            return letter
+    return letter
+
+
+def _unclosed_quote_error(report: ValidationReport, file: str, text: str, row: int) -> None:
+    """A row-level error where a quoted value opens and is never closed; ``row`` is where
+    pandas' tokenizer says it opens (used if the quote itself cannot be found)."""
+    opened = _unclosed_quote(text)
+    if opened is not None:
+        row = opened.row
+    report.error(
+        Issue(
+            file,
+            row,
+            None if opened is None else _open_quote_column(text, opened),
+            None if opened is None else shorten(opened.value),
+            f"a double quote opens a value at row {row} but is never closed, so the rest of "
+            "the file would be read as that one value",
+            "remove the double quote, or close it with another one at the end of the value "
+            '(a double quote inside a quoted value is written twice: "")',
+            "unclosed_quote",
+        )
+    )
+
+
 def _load_table(source: Source, filename: str | None, report: ValidationReport) -> _Table | None:
     """Read a CSV into text cells, or record why it cannot be read and return ``None``."""
     data, file = _source_bytes(source, filename)
@@ -408,7 +491,10 @@ def _load_table(source: Source, filename: str | None, report: ValidationReport) 
         )
     except pd.errors.ParserError as exc:
         found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-        if found:
+        unclosed = re.search(r"EOF inside string starting at row (\d+)", str(exc))
+        if unclosed:
+            _unclosed_quote_error(report, file, text, int(unclosed.group(1)) + 1)
+        elif found:
             expected, line, saw = found.groups()
             report.error(
                 Issue(

@@ -309,6 +309,40 @@ def test_row_with_too_many_cells_is_located():
     assert report.errors[0].row == 3
 
 
+@pytest.mark.parametrize(
+    ("text", "row", "column", "value"),
+    [
+        # The quote opens the UPN of row 3 (header = row 1): pandas says "row 2", 0-based.
+        (f'upn,date,session,mark\n{ADA},2024-09-02,AM,/\n"{ADA},2024-09-02,PM,\\\n'
+         f"{BEN},2024-09-02,AM,/\n", 3, "upn", f'"{ADA},2024-09-02,PM,\\'),
+        # Blank lines count as rows (as everywhere in the report), and a closed quoted value
+        # running over two lines is one row; the quote opens a value in the "mark" column.
+        (f'upn,date,session,mark,comment\r\n\r\n{ADA},2024-09-02,AM,/,"two\r\nlines"\r\n'
+         f'{BEN},2024-09-02,AM,"/,\r\n{BEN},2024-09-02,PM,\\,\r\n', 4, "mark", '"/,'),
+        # A double quote inside a cell is a character; "" inside a quoted value is a quote.
+        (f'upn,date,session,mark,comment\n{ADA},2024-09-02,AM,/,say "hi"\n'
+         f'{ADA},2024-09-02,PM,\\,"a ""b"" c\n', 3, "comment", '"a ""b"" c'),
+        ('upn,date,"session,mark\n', 1, "(column C)", '"session,mark'),
+    ],
+)  # fmt: skip
+def test_an_unclosed_quote_is_located_where_it_opens(text, row, column, value):
+    marks, report = read_register(text.encode(), URN, filename="quotes.csv")
+    assert marks.empty and kinds(report) == {"unclosed_quote"}
+    (error,) = report.errors
+    assert (error.file, error.row, error.column, error.value) == ("quotes.csv", row, column, value)
+    assert error.message.startswith(f"a double quote opens a value at row {row} but is never ")
+    assert "C error" not in error.message and "tokeniz" not in error.message
+    assert "remove the double quote, or close it" in error.fix
+
+
+def test_an_unclosed_quote_in_a_roster_is_located_too():
+    text = (DATA / "roster.csv").read_text().splitlines()
+    text[2] = text[2].replace(",", ',"', 1)  # the forename of row 3 opens a quote
+    roster, report = read_roster("\n".join(text).encode())
+    assert roster.empty
+    assert [(e.kind, e.row, e.column) for e in report.errors] == [("unclosed_quote", 3, "forename")]
+
+
 def test_any_error_means_no_marks_at_all():
     good = (DATA / "register_long.csv").read_bytes()
     marks, report = read_register(good, URN)

@@ -499,22 +499,18 @@ def test_unbalanced_quotes_are_a_422_that_stores_nothing(service: Service, schoo
     assert detail["message"] == "quotes.csv has errors; nothing was stored"
     errors = detail["report"]["errors"]
     assert len(errors) == 1 and errors[0]["file"] == "quotes.csv"
-    assert "Save as" in errors[0]["fix"]
+    assert "remove the double quote, or close it" in errors[0]["fix"]
     assert count(service, Mark) == 0 and count(service, Upload) == 1  # the roster only
 
 
-@pytest.mark.xfail(
-    reason="features.registers reports an unclosed quote as a whole-file error quoting the "
-    "pandas tokenizer ('EOF inside string starting at row 3', 0-based); asked for a row-level "
-    "error there",
-    strict=False,
-)
 def test_unbalanced_quotes_name_the_row_where_the_quote_opens(service: Service, school) -> None:
     load_weeks(service, school, range(1, 1))
     response = upload(service, "registers", SCHOOL, _unbalanced_quotes(school), "quotes.csv")
     error = response.json()["detail"]["report"]["errors"][0]
     assert error["row"] == 4
     assert "quote" in error["message"] and "C error" not in error["message"]
+    assert error["kind"] == "unclosed_quote" and error["column"] == "upn"
+    assert error["value"].startswith(f'"{school.upns[0]},2024-09-03,AM,')  # the row as written
 
 
 @pytest.mark.parametrize("kind", ["registers", "roster"])
