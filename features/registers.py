@@ -469,8 +469,12 @@ def _unclosed_quote_error(report: ValidationReport, file: str, text: str, row: i
     )
 
 
-def _load_table(source: Source, filename: str | None, report: ValidationReport) -> _Table | None:
-    """Read a CSV into text cells, or record why it cannot be read and return ``None``."""
+def _load_table(
+    source: Source, filename: str | None, report: ValidationReport, *, rows_required: bool = True
+) -> _Table | None:
+    """Read a CSV into text cells, or record why it cannot be read and return ``None``.
+
+    A header without rows is an error unless ``rows_required`` is false."""
     data, file = _source_bytes(source, filename)
     if file not in report.files:
         report.files.append(file)
@@ -535,7 +539,7 @@ def _load_table(source: Source, filename: str | None, report: ValidationReport) 
         return None
     body = grid.loc[(grid.index > header_row) & ~blank]
     table = _Table(file, header, header_row, body)
-    if body.empty:
+    if body.empty and rows_required:
         _whole_file_error(
             report,
             file,
@@ -1237,7 +1241,9 @@ class DisplayCodesRead(NamedTuple):
     report: ValidationReport
 
 
-def read_display_codes(source: Source, *, filename: str | None = None) -> DisplayCodesRead:
+def read_display_codes(
+    source: Source, *, filename: str | None = None, allow_no_rows: bool = False
+) -> DisplayCodesRead:
     """Read a school's mapping of local display codes to statutory codes.
 
     The CSV has the header ``display_code,statutory_code`` (synonyms accepted, as for
@@ -1249,9 +1255,13 @@ def read_display_codes(source: Source, *, filename: str | None = None) -> Displa
     Display codes are matched exactly as written after trimming spaces (``a`` is not ``A``);
     statutory codes are read in capitals. The mapping is used by :func:`read_register`
     (argument ``display_codes``) before the Capita One symbols.
+
+    A header without rows is an error (``no_rows``) unless ``allow_no_rows``: then it reads
+    as an empty mapping (how the service lets a school clear its display codes); the header
+    is still checked.
     """
     report = ValidationReport()
-    table = _load_table(source, filename, report)
+    table = _load_table(source, filename, report, rows_required=not allow_no_rows)
     if table is None:
         return DisplayCodesRead({}, report)
     file = table.file

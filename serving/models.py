@@ -66,6 +66,10 @@ class School(Base):
     data_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """Bumped whenever the school's pupils or scores change: readers may cache what they
     rendered for a version (every process sees the same number, unlike an in-memory flag)."""
+    display_codes: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    """The school's own display codes → statutory codes (SIMS may show ``9`` for ``Y``), set
+    by ``PUT /v1/schools/{urn}/display-codes`` and applied to every register it uploads;
+    NULL when it has none (migration 0003)."""
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -99,7 +103,7 @@ class Upload(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     school_urn: Mapped[int] = mapped_column(ForeignKey("schools.urn"))
-    kind: Mapped[str] = mapped_column(String(20))  # roster | registers
+    kind: Mapped[str] = mapped_column(String(20))  # roster | registers | display_codes
     filename: Mapped[str] = mapped_column(String(255))
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger)

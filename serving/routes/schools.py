@@ -1,4 +1,4 @@
-"""Schools, and the uploads schools send: rosters and registers."""
+"""Schools, and the uploads schools send: rosters, registers and display codes."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ from serving import audit, store
 from serving.auth import Principal, Role
 from serving.db import Database
 from serving.deps import CurrentKey, DatabaseDep, HolderDep, SessionDep, SettingsDep, forbidden
+from serving.display_codes import (
+    apply_display_codes,
+    display_codes_mapped,
+    stored_display_codes,
+)
 from serving.models import Pupil, School
 from serving.modelstore import LoadedModel, ModelHolder
 from serving.pipeline import ScoringConfig
@@ -107,12 +112,37 @@ def _check_upload_scope(principal: Principal, db: Database, urn: int, kind: str)
             f"this {principal.role.value} key may not upload for school {urn}: "
             "rosters and registers come from the school's own key"
         )
+    _check_registered(db, urn)
+
+
+def _check_registered(db: Database, urn: int) -> None:
     with db.read_session() as session:
         if session.get(School, urn) is None:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND,
                 detail={"message": f"school {urn} is not registered with the service"},
             )
+
+
+def _may_set_display_codes(principal: Principal, urn: int) -> bool:
+    """A school's display codes come from its own key, or an admin's."""
+    return principal.role is Role.ADMIN or principal.may_upload(urn)
+
+
+def _check_display_codes_scope(principal: Principal, db: Database, urn: int) -> None:
+    if not _may_set_display_codes(principal, urn):
+        audit.record(
+            db,
+            principal,
+            "display_codes.upload",
+            school_urn=urn,
+            detail={"outcome": "forbidden", "status": 403},
+        )
+        raise forbidden(
+            f"this {principal.role.value} key may not set the display codes of school {urn}: "
+            "they come from the school's own key (or an admin key)"
+        )
+    _check_registered(db, urn)
 
 
 def _rejected(exc: store.UploadRejected) -> JSONResponse:
@@ -192,6 +222,79 @@ async def upload_registers(
         )
     except store.UploadRejected as exc:
         return _rejected(exc)
+
+
+@router.put("/{urn}/display-codes")
+async def put_display_codes(
+    urn: int,
+    request: Request,
+    principal: CurrentKey,
+    db: DatabaseDep,
+    settings: SettingsDep,
+) -> Any:
+    """Set the school's display codes: a CSV `display_code,statutory_code`, one row per code
+    its MIS shows (e.g. `9,Y`), as the form field `file` or the raw body (`text/csv`,
+    `?filename=`). Replaces the whole mapping; a header without rows clears it; a file with
+    errors changes nothing (422 with the row-level report). School key or admin key."""
+    await run_in_threadpool(_check_display_codes_scope, principal, db, urn)
+    received = await read_upload(request, settings.max_upload_bytes)
+    try:
+        return await run_in_threadpool(
+            display_codes_upload, db, principal, urn, received.data, received.filename
+        )
+    except store.UploadRejected as exc:
+        return _rejected(exc)
+
+
+@router.get("/{urn}/display-codes")
+def get_display_codes(urn: int, principal: CurrentKey, db: DatabaseDep) -> dict[str, Any]:
+    """The school's display codes (display code → statutory code) its registers are read
+    through; `{}` when it has none."""
+    if not (principal.all_schools or urn in principal.schools):
+        raise forbidden(
+            f"this {principal.role.value} key may not read the display codes of school {urn}"
+        )
+    _check_registered(db, urn)
+    with db.read_session() as session:
+        display_codes = stored_display_codes(session, urn)
+    audit.record(db, principal, "display_codes.read", school_urn=urn, records=len(display_codes))
+    return {"school_urn": urn, "display_codes": display_codes, "codes": len(display_codes)}
+
+
+def display_codes_upload(
+    db: Database, principal: Principal, urn: int, data: bytes, filename: str
+) -> dict[str, Any]:
+    """The path behind ``PUT /v1/schools/{urn}/display-codes`` (refusals audited)."""
+    from features.registers import read_display_codes
+
+    try:
+        if not _may_set_display_codes(principal, urn):
+            raise store.UploadRejected(
+                403, {"message": f"this key may not set the display codes of school {urn}"}
+            )
+        _check_not_empty(data, filename)
+        display_codes, report = read_display_codes(data, filename=filename, allow_no_rows=True)
+        if not report.ok:
+            raise store.UploadRejected(
+                422,
+                {
+                    "message": f"{filename} has errors; nothing was changed",
+                    "report": report.to_dict(),
+                },
+            )
+        summary = apply_display_codes(
+            db,
+            school_urn=urn,
+            display_codes=display_codes,
+            data=data,
+            filename=filename,
+            principal=principal,
+        )
+    except store.UploadRejected as exc:
+        audit_rejection(db, principal, "display_codes.upload", urn, filename, data, exc)
+        raise
+    summary["report"] = report.to_dict()
+    return summary
 
 
 def audit_rejection(
@@ -283,6 +386,7 @@ def _register_upload(
         scoring_model = current_model(model)
         with db.read_session() as session:
             roster = store.roster_frame(session, urn)
+            display_codes = stored_display_codes(session, urn)
         if roster.empty:
             raise store.UploadRejected(
                 409,
@@ -291,7 +395,13 @@ def _register_upload(
                     "fix": f"upload the roster first: POST /v1/schools/{urn}/roster",
                 },
             )
-        marks, report = read_register(data, school_urn=urn, roster=roster, filename=filename)
+        marks, report = read_register(
+            data,
+            school_urn=urn,
+            roster=roster,
+            display_codes=display_codes or None,
+            filename=filename,
+        )
         if not report.ok:
             raise store.UploadRejected(
                 422,
@@ -314,6 +424,7 @@ def _register_upload(
         )
     if summary.get("trajectory") == "built":  # a school-year's first load: bulk change
         db.analyze(["marks", "scores", "score_runs", "enrolment_totals", "pupils"])
+    summary["display_codes_mapped"] = display_codes_mapped(report, filename)
     summary["report"] = report.to_dict()
     return summary
 

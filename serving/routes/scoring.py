@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -12,6 +13,7 @@ from features.schema import PHASES
 from serving import audit
 from serving.auth import PUPIL_DATA_ROLES, Role
 from serving.deps import CurrentKey, DatabaseDep, HolderDep, ModelDep, SettingsDep, forbidden
+from serving.display_codes import display_codes_mapped, stored_display_codes
 from serving.modelstore import LoadedModel
 from serving.pipeline import TIER_WORDING, ScoringConfig, latest_complete_week, score_snapshot
 from serving.uploads import read_form_files
@@ -67,8 +69,11 @@ def score_and_audit(
     config: ScoringConfig,
     today: dt.date,
 ) -> dict[str, Any]:
-    """Score the files, then record who scored how many pupils before the answer goes out."""
-    result = score_files(files, school_urn, phase, model, config, today)
+    """Score the files (read through the school's display codes, if it has any), then record
+    who scored how many pupils before the answer goes out."""
+    with db.read_session() as session:
+        display_codes = stored_display_codes(session, school_urn)
+    result = score_files(files, school_urn, phase, model, config, today, display_codes)
     audit.record(
         db,
         principal,
@@ -86,8 +91,10 @@ def score_files(
     model: LoadedModel,
     config: ScoringConfig,
     today: dt.date,
+    display_codes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Validate, build the trajectory and features, and score — all in memory."""
+    """Validate (marks read through ``display_codes``, the school's own), build the trajectory
+    and features, and score — all in memory."""
     import pandas as pd
 
     from features.registers import read_register, read_roster
@@ -105,7 +112,11 @@ def score_files(
         roster = roster.assign(school_urn=school_urn)
     registers = files["registers"]
     marks, report = read_register(
-        registers.data, school_urn=school_urn, roster=roster, filename=registers.filename
+        registers.data,
+        school_urn=school_urn,
+        roster=roster,
+        display_codes=display_codes or None,
+        filename=registers.filename,
     )
     if not report.ok:
         raise HTTPException(
@@ -131,6 +142,7 @@ def score_files(
         "model_name": model.name,
         "model_version": model.version,
         "history": "none: a stateless request carries no earlier years",
+        "display_codes_mapped": display_codes_mapped(report, registers.filename),
         "tiers": TIER_WORDING,
         "pupils": [
             {

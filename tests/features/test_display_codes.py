@@ -148,3 +148,15 @@ def test_summarise_refuses_a_bad_mapping_file(ews, tmp_path):
     assert result.exit_code == 1
     assert "codes.csv: NOT ACCEPTED — 1 error" in result.stderr
     assert '"Q9" is not a statutory register code' in result.stderr
+
+
+def test_a_header_without_rows_is_an_empty_mapping_only_when_allowed():
+    header_only = csv()
+    mapping, report = read_display_codes(header_only)
+    assert mapping == {} and [i.kind for i in report.errors] == ["no_rows"]
+    mapping, report = read_display_codes(header_only, filename="codes.csv", allow_no_rows=True)
+    assert report.ok and mapping == {}
+    assert report.summary["codes.csv"]["display_codes"] == 0
+    # The header is still checked: a file that is not a mapping does not read as an empty one.
+    mapping, report = read_display_codes(b"upn,forename\n", allow_no_rows=True)
+    assert {i.kind for i in report.errors} == {"missing_column"}
