@@ -185,6 +185,13 @@ def create_app(
         await run_in_threadpool(holder.refresh)
         holder.started = True
         holder.start()
+        import os as _os
+
+        if _os.environ.get("GCFREEZE"):
+            import gc as _gc
+
+            _gc.collect()
+            _gc.freeze()
         if holder.current is not None and rescore_on_model_change:
             # Scores stored under another version (the alias moved while we were stopped) are
             # brought up to date in the background; the lists answer meanwhile, labelled with

@@ -20,12 +20,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from serving.models import ApiKey, ApiKeySchool, School, utcnow
@@ -143,15 +143,27 @@ def create_key(
     return CreatedKey(id=row.id, name=row.name, role=role, schools=urns, key=key)
 
 
-def authenticate(session: Session, key: str) -> Principal | None:
-    """The principal for a presented key, or ``None`` if it is unknown or revoked.
+_KEY_LOOKUP = (
+    select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKeySchool.school_urn)
+    .outerjoin(ApiKeySchool, ApiKeySchool.key_id == ApiKey.id)
+    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
+)
+"""The one query that authenticates a key: the key joined to its schools. Built once (it runs
+on every request; building the expression costs more than SQLite takes to answer it)."""
 
-    One query (the key joined to its schools): it runs on every request."""
-    rows = session.execute(
-        select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKeySchool.school_urn)
-        .outerjoin(ApiKeySchool, ApiKeySchool.key_id == ApiKey.id)
-        .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
-    ).all()
+
+def key_lookup(key: str) -> tuple[Any, dict[str, str]]:
+    """The statement and parameters that look up a presented key."""
+    return _KEY_LOOKUP, {"key_hash": hash_key(key)}
+
+
+def authenticate(session: Session, key: str) -> Principal | None:
+    """The principal for a presented key, or ``None`` if it is unknown or revoked."""
+    return principal_of(session.execute(*key_lookup(key)).all())
+
+
+def principal_of(rows: Sequence[Any]) -> Principal | None:
+    """The principal from the rows of :func:`key_lookup` (``None``: no such key)."""
     if not rows:
         return None
     first = rows[0]

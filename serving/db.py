@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _WRITE_OPTION = "ews_write"
+_NO_TRANSACTION_OPTION = "ews_no_transaction"
 
 
 def ensure_sqlite_directory(url: str) -> None:
@@ -63,8 +64,10 @@ def make_engine(url: str, *, busy_timeout_ms: int = 15_000) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        write = connection.get_execution_options().get(_WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        options = connection.get_execution_options()
+        if options.get(_NO_TRANSACTION_OPTION, False):
+            return  # one statement, read in SQLite's autocommit mode (see Database.query)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_WRITE_OPTION) else "BEGIN")
 
     return engine
 
@@ -91,6 +94,25 @@ class Database:
     def read_session(self) -> Session:
         """A session for reading (SQLite: never blocks the writer, never waits for it)."""
         return self._read()
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Any]:
+        """A pooled connection for read-only statements outside any transaction (no ``BEGIN``
+        round trip, no ORM session): for the small lookups every request makes (its key, a
+        school's latest scoring). Each statement sees one consistent snapshot on both
+        databases; use :meth:`read_session` when several statements must agree."""
+        options = (
+            {_NO_TRANSACTION_OPTION: True}
+            if self.is_sqlite
+            else {"isolation_level": "AUTOCOMMIT", _NO_TRANSACTION_OPTION: True}
+        )
+        with self.engine.connect().execution_options(**options) as connection:
+            yield connection
+
+    def query(self, statement: Any, parameters: dict[str, Any] | None = None) -> list[Any]:
+        """The rows of one read-only statement (see :meth:`autocommit`)."""
+        with self.autocommit() as connection:
+            return list(connection.execute(statement, parameters).all())
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -371,7 +371,7 @@ def _risk_json(
     format: Literal["json", "csv"] = "json",
 ) -> Response:
     """The API's risk list (same query, cache and audit record)."""
-    return risk_routes.risk_list(
+    return risk_routes.read_risk_list(
         urn,
         principal,
         db,
