@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -99,7 +101,11 @@ class Upload(Base):
     """One file received: what it was, who sent it, and what it changed."""
 
     __tablename__ = "uploads"
-    __table_args__ = (Index("ix_uploads_school_kind_sha", "school_urn", "kind", "sha256"),)
+    __table_args__ = (
+        Index("ix_uploads_school_kind_sha", "school_urn", "kind", "sha256"),
+        # The target of the marks' (school, upload) key.
+        UniqueConstraint("school_urn", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     school_urn: Mapped[int] = mapped_column(ForeignKey("schools.urn"))
@@ -117,16 +123,22 @@ class Mark(Base):
     """One canonical register mark: a pupil's statutory code for one session."""
 
     __tablename__ = "marks"
+    # One key, checked once per mark: the upload a mark came from, of the mark's own school
+    # (the upload's key guarantees the school). Two separate keys doubled the cost of storing
+    # a week on PostgreSQL.
+    __table_args__ = (
+        ForeignKeyConstraint(["school_urn", "upload_id"], ["uploads.school_urn", "uploads.id"]),
+    )
 
     # Key order (school, date, session, pupil): an upload reads and writes a school's date
     # range, so the primary key alone serves it (no second index to maintain per mark).
-    school_urn: Mapped[int] = mapped_column(ForeignKey("schools.urn"), primary_key=True)
+    school_urn: Mapped[int] = mapped_column(Integer, primary_key=True)
     date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     session: Mapped[str] = mapped_column(String(2), primary_key=True)
     upn: Mapped[str] = mapped_column(String(13), primary_key=True)
     code: Mapped[str] = mapped_column(String(2))
     minutes_late: Mapped[float | None] = mapped_column(Float)
-    upload_id: Mapped[int] = mapped_column(ForeignKey("uploads.id"))
+    upload_id: Mapped[int] = mapped_column(Integer)
 
 
 class Trajectory(Base):
