@@ -45,6 +45,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,7 +59,6 @@ from features.arithmetic import (
 from features.calendar import previous_academic_year
 from features.schema import (
     KEY_COLUMNS,
-    LABEL_COLUMNS,
     PHASE_CODE,
     SEN_PROVISION_CODE,
     SNAPSHOT_COLUMNS,
@@ -344,29 +344,53 @@ def snapshot_features(
     f["unresolved_sessions"] = ytd("unresolved")
     f["weeks_into_year"] = np.broadcast_to(at.astype(float), possible.shape)
 
-    selected = wanted[:, columns]
-    rows_e, rows_w = np.nonzero(selected)
-    keys = enrolments.iloc[rows_e].reset_index(drop=True)
-    week = at[rows_w].astype(np.int64)
-    starts = week_starts.reindex(
-        pd.MultiIndex.from_arrays([keys["academic_year"], keys["school_urn"], week])
-    ).to_numpy()
-    columns_out: dict[str, np.ndarray] = {
-        "week": week,
-        "as_of": pd.to_datetime(starts) + pd.Timedelta(days=4),
-    }
-    columns_out |= {name: values[rows_e, rows_w].astype(np.float64) for name, values in f.items()}
     roster_rows = _enrolment_roster(enrolments, pupils)
-    per_enrolment = [
-        _enrolment_attributes(enrolments, roster_rows, schools),
-        _history_features(enrolments, traj, history),
-    ]
-    for table in per_enrolment:
-        columns_out |= {c: table[c].to_numpy(np.float64)[rows_e] for c in table.columns}
-    labels = _labels(enrolments, cum, school_year_weeks, roster_rows, week_starts)
-    columns_out |= {c: labels[c][rows_e] for c in LABEL_COLUMNS}
-    out = pd.concat([keys, pd.DataFrame(columns_out)], axis=1)
-    return out[SNAPSHOT_COLUMNS]
+    per_enrolment = pd.concat(
+        [
+            _enrolment_attributes(enrolments, roster_rows, schools),
+            _history_features(enrolments, traj, history),
+            pd.DataFrame(_labels(enrolments, cum, school_year_weeks, roster_rows, week_starts)),
+        ],
+        axis=1,
+    )
+    # Done with the dense arrays: let them go before the output is built (peak memory).
+    del dense, flat_counters, weeks_cum, weekly
+    cum = np.empty((0, 0, 0))  # (ytd and window above read it; they are not called again)
+
+    rows_e, rows_w = np.nonzero(wanted[:, columns])
+    week = at[rows_w].astype(np.int64)
+    out: dict[str, Any] = {
+        "academic_year": enrolments["academic_year"].to_numpy()[rows_e],
+        "school_urn": enrolments["school_urn"].to_numpy()[rows_e],
+        "upn": enrolments["upn"].to_numpy()[rows_e],
+        "as_of": _as_of_dates(enrolments, week_starts, n_weeks)[rows_e, week],
+        "week": week,
+    }
+    for name in list(f):  # each feature's dense array is let go once its rows are taken
+        out[name] = f.pop(name)[rows_e, rows_w].astype(np.float64, copy=False)
+    for column in per_enrolment.columns:
+        out[column] = per_enrolment[column].to_numpy(np.float64)[rows_e]
+    return pd.DataFrame({c: out[c] for c in SNAPSHOT_COLUMNS}, copy=False)
+
+
+def _as_of_dates(enrolments: pd.DataFrame, week_starts: pd.Series, n_weeks: int) -> np.ndarray:
+    """Per enrolment and school week (columns 1..n_weeks), the week's as-of date (its Friday);
+    NaT where the school has no such week."""
+    school_year, pairs = pd.MultiIndex.from_frame(
+        enrolments[["academic_year", "school_urn"]]
+    ).factorize()
+    table = np.full((len(pairs), n_weeks + 1), np.datetime64("NaT"), dtype="datetime64[ns]")
+    index = week_starts.index
+    pair_of = pairs.get_indexer(
+        pd.MultiIndex.from_arrays(
+            [index.get_level_values("academic_year"), index.get_level_values("school_urn")]
+        )
+    )
+    known = pair_of >= 0
+    table[pair_of[known], index.get_level_values("week").to_numpy()[known]] = (
+        week_starts.to_numpy()[known] + np.timedelta64(4, "D")
+    )
+    return table[school_year]
 
 
 def _factorize_enrolments(traj: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
