@@ -590,14 +590,12 @@ def warn_bank_holidays(frame: pd.DataFrame, report: ValidationReport, file: str)
     on_holiday = marked.loc[holiday.notna()].assign(holiday=holiday[holiday.notna()])
     if on_holiday.empty:
         return
-    per_date = on_holiday.groupby("date", sort=False).agg(
-        row=("row", "first"),
-        marks=("row", "size"),
-        holiday=("holiday", "first"),
-        date_column=("date_column", "first"),
-        date_raw=("date_raw", "first"),
+    per_date = _first_rows(
+        on_holiday,
+        ["date"],
+        "marks",
+        {"holiday": "holiday", "date_column": "date_column", "date_raw": "date_raw"},
     )
-    per_date = per_date.reset_index().sort_values("row")
     flag_rows(
         report,
         "warning",
@@ -863,10 +861,7 @@ def check_roster_membership(
     on_roster = _member(frame["upn"], roster["upn"])
     missing = frame.loc[valid_upn & ~on_roster]
     if len(missing):
-        per_pupil = missing.groupby("upn", sort=False).agg(
-            row=("row", "first"), marks=("row", "size"), upn_column=("upn_column", "first")
-        )
-        per_pupil = per_pupil.reset_index().sort_values("row")
+        per_pupil = _first_rows(missing, ["upn"], "marks", {"upn_column": "upn_column"})
         flag_rows(
             report,
             "error",
@@ -919,18 +914,26 @@ def check_roster_membership(
         )
 
 
+def _first_rows(
+    rows: pd.DataFrame, by: list[str], count: str, first: dict[str, str]
+) -> pd.DataFrame:
+    """``rows`` grouped by ``by``, in file order: each group's first row number, its size (as
+    ``count``) and the first value of each column ``first`` maps (to the name it maps to) —
+    one issue per group, reported at the group's first row."""
+    grouped = rows.groupby(by, sort=False).agg(
+        row=("row", "first"),
+        **{count: ("row", "size")},
+        **{name: (column, "first") for column, name in first.items()},
+    )
+    return grouped.reset_index().sort_values("row")
+
+
 def _per_pupil_week(rows: pd.DataFrame) -> pd.DataFrame:
     """Marks grouped per pupil and week (Monday): first row, UPN column, first date and
     session, number of sessions; in file order."""
     weeks = rows.assign(week=week_start(rows["date"]))
-    grouped = weeks.groupby(["upn", "week"], sort=False).agg(
-        row=("row", "first"),
-        sessions=("row", "size"),
-        upn_column=("upn_column", "first"),
-        first_date=("date", "first"),
-        first_session=("session", "first"),
-    )
-    return grouped.reset_index().sort_values("row")
+    first = {"upn_column": "upn_column", "date": "first_date", "session": "first_session"}
+    return _first_rows(weeks, ["upn", "week"], "sessions", first)
 
 
 def warn_unresolved(frame: pd.DataFrame, report: ValidationReport, file: str) -> None:
@@ -1051,14 +1054,12 @@ def warn_off_roll(
         flagged = frame.loc[mask, ["row", "upn", "date", "date_raw", "date_column"]].assign(
             limit=limit[mask]
         )
-        per_pupil = flagged.groupby("upn", sort=False).agg(
-            row=("row", "first"),
-            marks=("row", "size"),
-            date_raw=("date_raw", "first"),
-            date_column=("date_column", "first"),
-            limit=("limit", "first"),
+        per_pupil = _first_rows(
+            flagged,
+            ["upn"],
+            "marks",
+            {"date_raw": "date_raw", "date_column": "date_column", "limit": "limit"},
         )
-        per_pupil = per_pupil.reset_index().sort_values("row")
         flag_rows(
             report,
             "warning",

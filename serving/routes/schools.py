@@ -99,18 +99,23 @@ def list_schools(principal: CurrentKey, session: SessionDep) -> list[dict[str, A
     return out
 
 
+def _refuse(principal: Principal, db: Database, urn: int, action: str, message: str) -> None:
+    """Audit a refused upload (who tried what) and answer 403."""
+    audit.record(
+        db, principal, action, school_urn=urn, detail={"outcome": "forbidden", "status": 403}
+    )
+    raise forbidden(message)
+
+
 def _check_upload_scope(principal: Principal, db: Database, urn: int, kind: str) -> None:
     if not principal.may_upload(urn):
-        audit.record(
-            db,
+        _refuse(
             principal,
+            db,
+            urn,
             f"{kind}.upload",
-            school_urn=urn,
-            detail={"outcome": "forbidden", "status": 403},
-        )
-        raise forbidden(
             f"this {principal.role.value} key may not upload for school {urn}: "
-            "rosters and registers come from the school's own key"
+            "rosters and registers come from the school's own key",
         )
     _check_registered(db, urn)
 
@@ -131,16 +136,13 @@ def _may_set_display_codes(principal: Principal, urn: int) -> bool:
 
 def _check_display_codes_scope(principal: Principal, db: Database, urn: int) -> None:
     if not _may_set_display_codes(principal, urn):
-        audit.record(
-            db,
+        _refuse(
             principal,
+            db,
+            urn,
             "display_codes.upload",
-            school_urn=urn,
-            detail={"outcome": "forbidden", "status": 403},
-        )
-        raise forbidden(
             f"this {principal.role.value} key may not set the display codes of school {urn}: "
-            "they come from the school's own key (or an admin key)"
+            "they come from the school's own key (or an admin key)",
         )
     _check_registered(db, urn)
 
