@@ -1,4 +1,5 @@
-"""``ews serve`` and ``ews keys``: run the service, manage API keys."""
+"""``ews serve``, ``ews keys`` and ``ews audit``: run the service, manage API keys, read the
+audit trail."""
 
 from __future__ import annotations
 
@@ -126,7 +127,54 @@ def keys_revoke(
     typer.echo(f"key {key_id} revoked")
 
 
+def audit(
+    school: Annotated[int | None, typer.Option(help="Only records of this school (URN).")] = None,
+    upn: Annotated[str | None, typer.Option(help="Only records naming this pupil.")] = None,
+    key: Annotated[
+        int | None, typer.Option(help="Only this key's records (ews keys list).")
+    ] = None,
+    action: Annotated[
+        str | None, typer.Option(help="Only this action (pupil.read, risk_list.export, ...).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many records, newest first.")] = 50,
+) -> None:
+    """Show the audit trail: who read or changed pupil-level data, what, when (newest first).
+
+    It names pupils (UPNs): it is for the service's operator, like the database itself."""
+    import json
+
+    from sqlalchemy import select
+
+    from serving.models import AuditEvent
+
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if school is not None:
+        query = query.where(AuditEvent.school_urn == school)
+    if upn is not None:
+        query = query.where(AuditEvent.upn == upn)
+    if key is not None:
+        query = query.where(AuditEvent.key_id == key)
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    db = _database()
+    with db.read_session() as session:
+        events = session.scalars(query).all()
+    db.dispose()
+    typer.echo(
+        f"{'id':>6}  {'at (UTC)':<19} {'key':>4} {'role':<13} {'action':<20} {'school':<7} "
+        f"{'upn':<13} {'records':>7}  detail"
+    )
+    for e in events:
+        detail = json.dumps(e.detail, separators=(",", ":")) if e.detail else ""
+        typer.echo(
+            f"{e.id:>6}  {e.at:%Y-%m-%d %H:%M:%S} {e.key_id if e.key_id is not None else '-':>4} "
+            f"{e.role or '-':<13} {e.action:<20} {e.school_urn or '-':<7} {e.upn or '-':<13} "
+            f"{e.records:>7}  {detail}"
+        )
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``serve`` and ``keys`` to the ``ews`` command line."""
+    """Add ``serve``, ``keys`` and ``audit`` to the ``ews`` command line."""
     app.command("serve")(serve)
     app.add_typer(keys_app, name="keys")
+    app.command("audit")(audit)

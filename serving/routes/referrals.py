@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import and_, select
 
 from serving import audit, store
@@ -31,6 +31,13 @@ IMPACT_NOTE = (
 )
 
 
+def _blank_is_none(value: str | None) -> str | None:
+    """A blank note or outcome is none: it closes no referral and adds nothing."""
+    if value is None:
+        return None
+    return value.strip() or None
+
+
 class ReferralIn(BaseModel):
     """A pupil to refer for support."""
 
@@ -38,13 +45,25 @@ class ReferralIn(BaseModel):
     upn: str = Field(min_length=13, max_length=13)
     note: str | None = Field(default=None, max_length=4000)
 
+    @field_validator("note")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return _blank_is_none(value)
+
 
 class ReferralPatch(BaseModel):
-    """A change of status (and the outcome when closing)."""
+    """A change of status (and the outcome when closing), or a note to add."""
 
     status: Status | None = None
-    note: str | None = Field(default=None, max_length=4000)
+    note: str | None = Field(
+        default=None, max_length=4000, description="added after the notes already there"
+    )
     outcome: str | None = Field(default=None, max_length=4000)
+
+    @field_validator("note", "outcome")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return _blank_is_none(value)
 
 
 def _latest_score(session: Any, school_urn: int, upn: str) -> Any:
@@ -87,7 +106,9 @@ def create_referral(body: ReferralIn, principal: CurrentKey, db: DatabaseDep) ->
     """Refer a pupil (status `suggested`), recording the model's risk at referral time."""
     _check_refer(principal, body.school_urn)
     with db.write() as session:
-        if session.get(Pupil, (body.school_urn, body.upn)) is None:
+        # The pupil's row is locked (PostgreSQL; SQLite writers queue anyway) until the commit:
+        # two referrals of one pupil at the same moment cannot both find none open.
+        if session.get(Pupil, (body.school_urn, body.upn), with_for_update=True) is None:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND,
                 detail={"message": f"no pupil with this UPN at school {body.school_urn}"},
@@ -147,7 +168,7 @@ def list_referrals(
 ) -> dict[str, Any]:
     """Open referrals within this key's schools, by current risk (a practitioner's caseload)."""
     if principal.role not in (Role.SCHOOL, Role.PRACTITIONER, Role.ANALYST):
-        raise forbidden(f"a {principal.role.value} key may not read referrals")
+        raise forbidden(f"an {principal.role.value} key may not read referrals")
     if school is not None and not principal.may_read_pupils(school):
         raise forbidden(f"this key may not read referrals of school {school}")
     query = select(Referral)
@@ -198,7 +219,18 @@ def list_referrals(
     items.sort(
         key=lambda item: (item["current_risk"] is None, -(item["current_risk"] or 0.0), item["id"])
     )
-    audit.record(db, principal, "referrals.read", school_urn=school, records=len(items))
+    # A caseload spans schools: the record says which, and which referrals (so whose data).
+    audit.record(
+        db,
+        principal,
+        "referrals.read",
+        school_urn=school,
+        records=len(items),
+        detail={
+            "schools": sorted({r.school_urn for r in referrals}),
+            "referral_ids": [item["id"] for item in items],
+        },
+    )
     return {"referrals": items, "impact_note": IMPACT_NOTE}
 
 
@@ -209,7 +241,9 @@ def update_referral(
     """Move a referral on (practitioners: suggested → accepted → active → closed) or add a note
     (the school or the practitioner)."""
     with db.write() as session:
-        referral = session.get(Referral, referral_id)
+        # Locked until the commit (as in create_referral): two moves at once are checked one
+        # after the other, so a referral closed meanwhile is never made active again.
+        referral = session.get(Referral, referral_id, with_for_update=True)
         if referral is None or not (
             principal.may_refer(referral.school_urn)
             or principal.may_move_referrals(referral.school_urn)
@@ -236,7 +270,8 @@ def update_referral(
                 raise HTTPException(
                     status.HTTP_409_CONFLICT,
                     detail={
-                        "message": f"a {referral.status} referral cannot become {body.status}",
+                        "message": f"this referral is {referral.status}: it cannot become "
+                        f"{body.status}",
                         "allowed": sorted(allowed),
                     },
                 )
@@ -250,8 +285,8 @@ def update_referral(
                 referral.closed_at = utcnow()
             if principal.role is Role.PRACTITIONER:
                 referral.practitioner_key_id = principal.key_id
-        if body.note is not None:
-            referral.note = body.note
+        if body.note is not None:  # added, never replacing what the school or others wrote
+            referral.note = f"{referral.note}\n\n{body.note}" if referral.note else body.note
         if body.outcome is not None:
             referral.outcome = body.outcome
         referral.updated_at = utcnow()

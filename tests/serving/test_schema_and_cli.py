@@ -1,4 +1,4 @@
-"""Migrations, the ``ews keys`` commands and the model holder."""
+"""Migrations, the ``ews keys`` and ``ews audit`` commands and the model holder."""
 
 from __future__ import annotations
 
@@ -95,6 +95,34 @@ def test_keys_commands_create_list_and_revoke(tmp_path, monkeypatch) -> None:
     with db.read_session() as session:
         assert authenticate(session, key) is None  # revoked
     db.dispose()
+
+
+def test_the_audit_command_shows_who_read_whose_data(tmp_path, monkeypatch) -> None:
+    from serving import audit
+    from serving.auth import Principal, Role
+    from serving.cli import register
+
+    monkeypatch.setenv("EWS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("EWS_DATABASE_URL", raising=False)
+    url = f"sqlite:///{tmp_path / 'ews.db'}"
+    upgrade(url)
+    db = Database(url)
+    school = Principal(key_id=7, name="school", role=Role.SCHOOL, schools=frozenset({123456}))
+    audit.record(db, school, "risk_list.read", school_urn=123456, records=50)
+    audit.record(db, school, "pupil.read", school_urn=123456, upn="A123456789012", records=1)
+    db.dispose()
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    everything = runner.invoke(app, ["audit"])
+    assert everything.exit_code == 0, everything.output
+    lines = everything.output.splitlines()
+    assert len(lines) == 3 and "pupil.read" in lines[1] and "risk_list.read" in lines[2]
+    pupil = runner.invoke(app, ["audit", "--upn", "A123456789012"])
+    assert pupil.exit_code == 0
+    [row] = pupil.output.splitlines()[1:]
+    assert "pupil.read" in row and "123456" in row and "school" in row
+    assert runner.invoke(app, ["audit", "--key", "8"]).output.splitlines()[1:] == []
 
 
 class FlakySource(FakeSource):
