@@ -68,7 +68,10 @@ def create_school(body: SchoolIn, principal: CurrentKey, db: DatabaseDep) -> dic
 
 @router.get("")
 def list_schools(principal: CurrentKey, session: SessionDep) -> list[dict[str, Any]]:
-    """The schools this key may see, with pupils on roll and the latest scoring."""
+    """The schools this key may see, with the latest scoring and its pupils.
+
+    ``pupils`` counts every pupil the school's rosters hold, earlier years' included;
+    ``latest_scores.pupils`` counts the pupils on roll in the latest scored week."""
     query = select(School).order_by(School.urn)
     if not principal.all_schools:
         query = query.where(School.urn.in_(principal.schools))
@@ -93,6 +96,7 @@ def list_schools(principal: CurrentKey, session: SessionDep) -> list[dict[str, A
                     "week": run.week,
                     "model_name": run.model_name,
                     "model_version": run.model_version,
+                    "pupils": run.pupils,
                 },
             }
         )

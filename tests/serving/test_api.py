@@ -9,6 +9,7 @@ import logging
 import sqlite3
 import threading
 
+import httpx
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -22,7 +23,9 @@ from tests.serving.conftest import (
     SCHOOL,
     Service,
     add_keys,
+    live_server,
     load_weeks,
+    make_school,
     make_settings,
     upload,
 )
@@ -558,6 +561,104 @@ def test_the_caseload_leaves_closed_referrals_out_and_ranks_a_zero_risk_above_no
     assert [rid for rid, _ in caseload(status="closed")] == [closed]
 
 
+def test_a_blank_outcome_closes_nothing_and_notes_are_added_not_replaced(
+    service: Service, school
+) -> None:
+    load_weeks(service, school, range(1, 3))
+    made = service.client.post(
+        "/v1/referrals",
+        json={"school_urn": SCHOOL, "upn": school.upns[-1], "note": "mum called: ill"},
+        headers=service.auth("school"),
+    )
+    rid = made.json()["id"]
+
+    def patch(body, role="practitioner"):
+        return service.client.patch(f"/v1/referrals/{rid}", json=body, headers=service.auth(role))
+
+    assert patch({"status": "accepted"}).status_code == 200
+    refused = patch({"status": "suggested"})
+    assert refused.status_code == 409
+    assert refused.json()["detail"]["message"] == (
+        "this referral is accepted: it cannot become suggested"
+    )
+    # What the practitioner did is added to what the school wrote, not written over it.
+    noted = patch({"status": "active", "note": "home visit: family need transport"})
+    assert noted.json()["note"] == "mum called: ill\n\nhome visit: family need transport"
+    assert patch({"note": "   "}).json()["note"] == noted.json()["note"]  # a blank adds nothing
+    # Spaces are not an outcome: the referral stays open.
+    for blank in ("   ", "\n\t"):
+        refused = patch({"status": "closed", "outcome": blank})
+        assert refused.status_code == 422, blank
+        assert refused.json()["detail"]["message"] == "closing a referral needs an outcome"
+    assert patch({"outcome": "  "}).json()["outcome"] is None
+    closed = patch({"status": "closed", "outcome": " bus pass arranged; attending again "})
+    assert closed.status_code == 200
+    assert closed.json()["outcome"] == "bus pass arranged; attending again"
+    with service.db.read_session() as session:
+        stored = session.get(Referral, rid)
+        assert stored.status == "closed" and stored.outcome == "bus pass arranged; attending again"
+
+
+def test_a_caseload_read_is_audited_with_its_schools_and_referrals(
+    service: Service, school
+) -> None:
+    load_weeks(service, school, range(1, 3))
+    made = service.client.post(
+        "/v1/referrals",
+        json={"school_urn": SCHOOL, "upn": school.upns[-1]},
+        headers=service.auth("school"),
+    )
+    caseload = service.client.get("/v1/referrals", headers=service.auth("practitioner"))
+    assert caseload.status_code == 200 and len(caseload.json()["referrals"]) == 1
+    with service.db.read_session() as session:
+        event = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "referrals.read")
+        ).one()
+    assert event.records == 1
+    assert event.detail == {"schools": [SCHOOL], "referral_ids": [made.json()["id"]]}
+
+
+def test_referrals_changed_at_the_same_moment_are_applied_one_after_the_other(
+    service: Service, school
+) -> None:
+    """Over real HTTP (a thread each): on PostgreSQL two requests ran their checks at once, so
+    a pupil got several open referrals, and a referral closed meanwhile was made active again."""
+    load_weeks(service, school, range(1, 3))
+
+    def at_once(client: httpx.Client, requests: list[tuple[str, str, dict]]) -> list[int]:
+        barrier = threading.Barrier(len(requests))
+        codes: list[int] = []
+
+        def send(method: str, path: str, body: dict) -> None:
+            barrier.wait()
+            headers = service.auth("school" if method == "POST" else "practitioner")
+            codes.append(client.request(method, path, json=body, headers=headers).status_code)
+
+        threads = [threading.Thread(target=send, args=r) for r in requests]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return sorted(codes)
+
+    with live_server(service.client.app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        for upn in school.upns[:12]:
+            body = {"school_urn": SCHOOL, "upn": upn}
+            assert at_once(client, [("POST", "/v1/referrals", body)] * 4) == [201, 409, 409, 409]
+            with service.db.read_session() as session:
+                rid = session.scalars(select(Referral.id).where(Referral.upn == upn)).one()
+            path = f"/v1/referrals/{rid}"
+            accepted = client.patch(
+                path, json={"status": "accepted"}, headers=service.auth("practitioner")
+            )
+            assert accepted.status_code == 200
+            closing = {"status": "closed", "outcome": "moved away"}
+            at_once(client, [("PATCH", path, {"status": "active"}), ("PATCH", path, closing)])
+            with service.db.read_session() as session:
+                referral = session.get(Referral, rid)
+                assert referral.status == "closed" and referral.closed_at is not None
+
+
 # --- faults -----------------------------------------------------------------------------------
 
 
@@ -712,3 +813,28 @@ def test_a_restart_with_a_new_champion_rescores_stored_lists(service: Service, s
             time.sleep(0.05)
     assert body["model_version"] == "2"
     assert {p["model_version"] for p in body["pupils"]} == {"2"}
+
+
+def test_the_schools_list_counts_the_pupils_on_roll_in_the_latest_scored_week(
+    service: Service,
+) -> None:
+    # The roster holds one pupil more than the registers mark (a pupil no longer on roll):
+    # the rosters' count includes them, the latest scored week does not.
+    roster = make_school(n=31)
+    marked = make_school(n=30)
+    assert marked.upns == roster.upns[:30]
+    response = upload(service, "roster", SCHOOL, roster.roster_csv(), "roster.csv")
+    assert response.status_code == 200, response.text
+    for week in (1, 2):
+        response = upload(service, "registers", SCHOOL, marked.week_csv(week), f"w{week}.csv")
+        assert response.status_code == 200, response.text
+    listed = service.client.get("/v1/schools", headers=service.auth("school")).json()
+    (entry,) = [s for s in listed if s["urn"] == SCHOOL]
+    risk = service.client.get(f"/v1/schools/{SCHOOL}/risk", headers=service.auth("school")).json()
+    assert entry["pupils"] == 31
+    assert entry["latest_scores"]["pupils"] == risk["total"] == 30
+    login = service.client.post("/login", data={"key": service.keys["school"]})
+    assert login.status_code == 200, login.text
+    page = service.client.get("/")
+    assert "Pupils on roll (latest scored week)" in page.text
+    assert '<td class="num">30</td>' in page.text
