@@ -15,7 +15,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from serving.db import Database, upgrade
@@ -241,6 +243,13 @@ def create_app(
             status_code=503,
             headers={"Retry-After": "5"},
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """The API answers 422 with FastAPI's JSON; a web page answers with an HTML page."""
+        if pages.is_page(request):
+            return pages.invalid_request_page(request, exc)
+        return await request_validation_exception_handler(request, exc)
 
     for module in (system, schools, risk, scoring, referrals, keys, pages):
         app.include_router(module.router)

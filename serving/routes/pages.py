@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -73,17 +74,45 @@ def _to_login() -> RedirectResponse:
     return response
 
 
+_TITLES = {
+    403: "Not allowed",
+    404: "Not found",
+    422: "Not a valid request",
+    503: "Not available yet",
+}
+
+
 def _error_page(request: Request, code: int, message: str, principal: Principal | None = None):
-    titles = {
-        403: "Not allowed",
-        404: "Not found",
-        503: "Not available yet",
-    }
     return templates.TemplateResponse(
         request,
         "error.html",
-        {"title": titles.get(code, "Something went wrong"), "message": message, "me": principal},
+        {"title": _TITLES.get(code, "Something went wrong"), "message": message, "me": principal},
         status_code=code,
+    )
+
+
+def is_page(request: Request) -> bool:
+    """Whether ``request`` is for a web page (not the API, health checks or static files)."""
+    return not request.url.path.startswith(("/v1/", "/health", "/ready", "/openapi", "/static"))
+
+
+def invalid_request_page(request: Request, exc: RequestValidationError) -> Response:
+    """A page asked for with a query value it cannot take (``?tier=xx``): an HTML page that
+    says which value and why, not the API's JSON."""
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'][1:]) or 'request'}: {error['msg']}"
+        for error in exc.errors()
+    )
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {
+            "title": _TITLES[422],
+            "message": f"This page cannot show that ({problems}). Use the page's own filters "
+            "and links.",
+            "me": None,
+        },
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
     )
 
 

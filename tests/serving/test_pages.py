@@ -334,3 +334,22 @@ def test_line_chart_escapes_text_and_breaks_lines_at_gaps() -> None:
     # 100% at the top of the plot, 0% at the bottom: 0.9 sits above 0.7.
     ys = [float(y) for y in re.findall(r'<circle[^>]* cy="([\d.]+)"', svg)]
     assert ys[0] < ys[2]
+
+
+def test_a_page_asked_for_with_an_invalid_filter_answers_with_an_html_page(
+    service: Service, school
+) -> None:
+    load_weeks(service, school, range(1, 3))
+    login(service, "school")
+    page = service.client.get(f"/schools/{SCHOOL}", params={"tier": "xx", "offset": "-1"})
+    assert page.status_code == 422
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Not a valid request" in page.text
+    assert "tier" in page.text and "offset" in page.text
+    # The API keeps FastAPI's JSON answer for the same mistake.
+    api = service.client.get(
+        f"/v1/schools/{SCHOOL}/risk", params={"tier": "xx"}, headers=service.auth("school")
+    )
+    assert api.status_code == 422
+    assert api.headers["content-type"] == "application/json"
+    assert api.json()["detail"][0]["loc"][-2:] == ["tier", 0]
