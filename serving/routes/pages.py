@@ -380,8 +380,8 @@ def _year_groups(values: list[str] | None) -> list[int] | None:
         value = value.strip()
         if not value:
             continue
-        if not value.isdigit() or int(value) > 14:
-            raise ValueError(f"year group {value!r} is not a year group (0 for Reception to 14)")
+        if not value.isdigit() or int(value) > 13:
+            raise ValueError(f"year group {value!r} is not a year group (0 for Reception, 1 to 13)")
         years.append(int(value))
     return years or None
 

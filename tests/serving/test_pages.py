@@ -175,6 +175,8 @@ def test_risk_list_filters_and_csv_export(service: Service, school) -> None:
     assert len(pupil_links(page.text)) == len(rows)
     bad = service.client.get(f"/schools/{SCHOOL}", params={"year_group": "five"})
     assert bad.status_code == 422 and "'five' is not a year group" in unescape(bad.text)
+    bad = service.client.get(f"/schools/{SCHOOL}", params={"year_group": "14"})
+    assert bad.status_code == 422 and "0 for Reception, 1 to 13" in unescape(bad.text)
 
     csv_page = service.client.get(f"/schools/{SCHOOL}/risk.csv", params={"tier": "high"})
     assert csv_page.status_code == 200
