@@ -44,10 +44,15 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _config(path: Path | None, test_year: str | None) -> TrainingConfig:
+    from features.calendar import parse_academic_year
     from training.config import TrainingConfig, load_config
 
     config = load_config(path)
     if test_year is not None:
+        try:
+            parse_academic_year(test_year)
+        except ValueError as exc:
+            raise ValueError(f"--test-year: {exc}") from exc
         data = config.model_dump()
         data["data"]["test_year"] = test_year
         config = TrainingConfig.model_validate(data)

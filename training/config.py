@@ -3,11 +3,12 @@ training run (it is logged with the run).
 
 ``training/configs/default.toml`` is the shipped default; every field has a default here too,
 so a file only needs the values it changes. Unknown keys are errors (a typo must not be
-silently ignored).
+silently ignored), and so are values of the wrong type (TOML has types: ``"15"`` is not 15).
 """
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -24,9 +25,13 @@ from features.schema import (
 
 DEFAULT_CONFIG_PATH = Path(__file__).parent / "configs" / "default.toml"
 
+AUDIT_ATTRIBUTES = ["fsm", "sen", "sex", "eal", "ethnicity"]
+"""Who the pupils are, for the fairness audit only (joined as ``audit_*`` columns, never
+features; see :mod:`training.data`)."""
+
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class DataConfig(_Section):
@@ -112,6 +117,15 @@ class EvaluationConfig(_Section):
     tie_break_seed: int = 17
     """Ties in a score are broken by a seeded random order, the same for every model."""
 
+    @field_validator("report_weeks")
+    @classmethod
+    def _weeks(cls, value: list[int]) -> list[int]:
+        if not value or any(w < 1 for w in value) or len(set(value)) != len(value):
+            raise ValueError(
+                "report_weeks must be distinct school weeks counted from 1, e.g. [2, 6, 12]"
+            )
+        return value
+
     @field_validator("top_shares")
     @classmethod
     def _shares(cls, value: list[float]) -> list[float]:
@@ -127,9 +141,11 @@ class EvaluationConfig(_Section):
 
 
 class FairnessConfig(_Section):
-    attributes: list[str] = Field(default_factory=lambda: ["fsm", "sen", "sex", "eal", "ethnicity"])
-    low: float = 0.8
-    high: float = 1.25
+    attributes: list[str] = Field(default_factory=lambda: list(AUDIT_ATTRIBUTES))
+    """Audited attributes, some of :data:`AUDIT_ATTRIBUTES` (at least one: every model is
+    audited; to stop gating on the audit, empty ``[promotion] fairness_metrics``)."""
+    low: float = Field(0.8, gt=0, le=1)
+    high: float = Field(1.25, ge=1)
     min_group_size: int = Field(50, ge=1)
     """Groups with fewer pupils are reported but neither flagged nor gated (too noisy)."""
     min_abs_difference: float = Field(0.01, ge=0, le=1)
@@ -140,6 +156,27 @@ class FairnessConfig(_Section):
         default_factory=lambda: {"fsm": "no", "sen": "none", "sex": "F", "eal": "no"}
     )
     """Reference group per attribute; attributes not listed use their largest group."""
+
+    @field_validator("attributes")
+    @classmethod
+    def _attributes(cls, value: list[str]) -> list[str]:
+        unknown = [a for a in value if a not in AUDIT_ATTRIBUTES]
+        if not value or unknown:
+            raise ValueError(
+                f"attributes must be some of {AUDIT_ATTRIBUTES}"
+                + (f", not {unknown}" if unknown else " (at least one)")
+            )
+        return value
+
+    @field_validator("reference")
+    @classmethod
+    def _references(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = [a for a in value if a not in AUDIT_ATTRIBUTES]
+        if unknown:
+            raise ValueError(
+                f"reference groups of unknown attributes {unknown}: use {AUDIT_ATTRIBUTES}"
+            )
+        return value
 
 
 class PromotionConfig(_Section):
@@ -206,15 +243,42 @@ def load_config(path: Path | None = None) -> TrainingConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"config file {path} does not exist") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
     try:
         return TrainingConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"[{'.'.join(str(p) for p in err['loc'])}] {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"config file {path}: {problems}") from exc
+        raise ConfigError(f"config file {path}: {validation_problems(exc)}") from exc
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """Each error of a config validation as ``[section.key] what is wrong (got value)``, an
+    unknown key with the keys its section knows."""
+    problems = []
+    for err in exc.errors():
+        where = f"[{'.'.join(str(p) for p in err['loc'])}]"
+        if err["type"] == "extra_forbidden":
+            known = _known_keys(err["loc"][:-1])
+            close = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            problems.append(f"{where} unknown key: {hint}known keys: {', '.join(known)}")
+        elif isinstance(err["input"], dict):
+            problems.append(f"{where} {err['msg']}")
+        else:
+            problems.append(f"{where} {err['msg']} (got {err['input']!r})")
+    return "; ".join(problems)
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    model: type[BaseModel] = TrainingConfig
+    for part in loc:
+        annotation = model.model_fields[str(part)].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
 
 
 def config_to_toml(config: TrainingConfig) -> str:

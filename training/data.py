@@ -20,10 +20,9 @@ import pandas as pd
 
 from features.calendar import parse_academic_year
 from features.schema import KEY_COLUMNS, LABEL_COLUMNS
-from training.config import DataConfig
+from training.config import AUDIT_ATTRIBUTES, DataConfig
 
 LABEL = "pa_year_end"
-AUDIT_ATTRIBUTES = ["fsm", "sen", "sex", "eal", "ethnicity"]
 AUDIT_PREFIX = "audit_"
 
 _YES = {"1", "1.0", "true", "y", "yes"}

@@ -97,7 +97,9 @@ def check_gates(summary: dict[str, Any]) -> list[GateResult]:
             for b in breaches
         )
         detail = f"{len(breaches)} ratio(s) outside {low}–{high}: {listed}"
-    else:
+    elif summary["fairness_metrics"]:
         detail = f"all {', '.join(summary['fairness_metrics'])} ratios within {low}–{high}"
+    else:
+        detail = "no fairness ratio is gated ([promotion] fairness_metrics is empty)"
     results.append(GateResult("fairness", not breaches, detail))
     return results

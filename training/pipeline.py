@@ -23,7 +23,15 @@ from features.riskmodel import Calibration, RiskModel
 from features.schema import FEATURE_SCHEMA_VERSION, FEATURE_SETS
 from training.baselines import BASELINE_LABELS, BASELINES, PROBABILISTIC, Baselines
 from training.config import TrainingConfig
-from training.data import LABEL, YearSplit, data_window, rows_for, split_years
+from training.data import (
+    AUDIT_PREFIX,
+    LABEL,
+    DataError,
+    YearSplit,
+    data_window,
+    rows_for,
+    split_years,
+)
 from training.fairness import fairness_audit
 from training.metrics import (
     POOLED,
@@ -113,12 +121,41 @@ class Evaluation:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def check_test_rows(test_rows: pd.DataFrame, config: TrainingConfig) -> None:
+    """Raise :class:`DataError` if the evaluation settings do not fit the test year's rows: a
+    reported week it does not have, or a fairness reference group none of its pupils is in
+    (which would silently audit against another group). Checked before training, so a bad
+    setting costs seconds, not a whole run."""
+    year = ", ".join(sorted(test_rows["academic_year"].astype(str).unique()))
+    weeks = set(test_rows["week"].astype(int).unique())
+    missing = [w for w in config.evaluation.report_weeks if w not in weeks]
+    if missing:
+        have = f"weeks {min(weeks)}–{max(weeks)}" if weeks else "no labelled rows"
+        raise DataError(
+            f"[evaluation] report_weeks {missing} are not school weeks of the test year {year} "
+            f"(it has {have}): report weeks within them"
+        )
+    for attribute, reference in config.fairness.reference.items():
+        column = AUDIT_PREFIX + attribute
+        if attribute not in config.fairness.attributes or column not in test_rows.columns:
+            continue
+        groups = sorted(test_rows[column].astype(str).unique())
+        if len(groups) > 1 and reference not in groups:
+            raise DataError(
+                f"[fairness] reference {attribute} = {reference!r} is not a group in the test "
+                f"year {year}; its groups: {groups}. Set [fairness] reference to one of them."
+            )
+
+
 def train_models(snapshots: pd.DataFrame, config: TrainingConfig) -> TrainedModels:
     """Fit the LightGBM models (every compared feature set) and the baselines on the training
     years of ``snapshots``."""
     import time
 
     split = split_years(snapshots, config.data)
+    checked = [c for c in snapshots.columns if c in ("academic_year", "week", LABEL)]
+    checked += [c for c in snapshots.columns if c.startswith(AUDIT_PREFIX)]
+    check_test_rows(rows_for(snapshots[checked], [split.test_year]), config)
     every = config.data.train_every
     train_rows = rows_for(snapshots, split.train_years, every=every)
     refit_rows = rows_for(snapshots, split.refit_years, every=every)
@@ -244,6 +281,7 @@ def evaluate(
     years = test_rows["academic_year"].astype(str).unique()
     if len(years) != 1:
         raise ValueError(f"evaluate one academic year at a time, got {sorted(years)}")
+    check_test_rows(test_rows, config)
     frame = EvaluationFrame.from_rows(
         test_rows, emerging_below=ev.emerging_below, seed=ev.tie_break_seed
     )

@@ -431,14 +431,21 @@ def run_config(name: str, version: str) -> TrainingConfig:
     import mlflow
     from mlflow import MlflowClient
 
-    from training.config import load_config
+    from training.config import ConfigError, load_config
 
     mv = MlflowClient().get_model_version(name, version)
     with tempfile.TemporaryDirectory() as tmp:
         path = mlflow.artifacts.download_artifacts(
             run_id=mv.run_id, artifact_path="config.toml", dst_path=tmp
         )
-        return load_config(Path(path))
+        try:
+            return load_config(Path(path))
+        except ConfigError as exc:
+            raise ConfigError(
+                f"the config logged with {name} version {version} (run {mv.run_id}) is not "
+                f"valid now: {str(exc).removeprefix(f'config file {path}: ')}. Pass "
+                "--config FILE with valid settings."
+            ) from exc
 
 
 def stored_baselines(name: str, version: str) -> Any:

@@ -22,6 +22,7 @@ from training.data import (
     rows_for,
     split_years,
 )
+from training.pipeline import check_test_rows
 
 
 def test_the_shipped_default_is_the_validated_default() -> None:
@@ -45,7 +46,25 @@ def test_config_round_trips_through_the_logged_toml() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[lightgbm]\nnum_leafs = 7\n", r"\[lightgbm.num_leafs\] Extra inputs are not permitted"),
+        (
+            "[lightgbm]\nnum_leafs = 7\n",
+            r"\[lightgbm.num_leafs\] unknown key: did you mean 'num_leaves'",
+        ),
+        ("[lgbm]\nnum_leaves = 7\n", r"\[lgbm\] unknown key: .*known keys: run, data, lightgbm"),
+        (
+            '[lightgbm]\nnum_leaves = "15"\n',
+            r"\[lightgbm.num_leaves\] .*valid integer \(got '15'\)",
+        ),
+        (
+            "[lightgbm]\nnum_leaves = true\n",
+            r"\[lightgbm.num_leaves\] .*valid integer \(got True\)",
+        ),
+        ('[data]\nrefit_needs_history = "no"\n', r"\[data.refit_needs_history\] .*valid boolean"),
+        ('[fairness]\nattributes = ["fms", "sen"]\n', r"\[fairness.attributes\].*not \['fms'\]"),
+        ("[fairness]\nattributes = []\n", r"\[fairness.attributes\].*at least one"),
+        ('[fairness]\nreference = { ethnicty = "White" }\n', r"unknown attributes \['ethnicty'\]"),
+        ("[fairness]\nlow = 1.25\nhigh = 0.8\n", r"\[fairness.low\].*; \[fairness.high\]"),
+        ("[evaluation]\nreport_weeks = [0, 6]\n", r"\[evaluation.report_weeks\].*from 1"),
         ('[data]\ntest_year = "2024-25"\n', r"\[data.test_year\].*YYYY/YY"),
         ('[run]\nfeature_set = "everything"\n', r"\[run.feature_set\].*not one of"),
         ('[lightgbm]\nmonotone_increasing = ["shoe_size"]\n', r"unknown features.*shoe_size"),
@@ -64,6 +83,23 @@ def test_bad_config_files_say_where_and_what(tmp_path, text: str, message: str) 
 def test_missing_config_file(tmp_path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(tmp_path)  # a directory, not a file
+
+
+def test_evaluation_settings_that_do_not_fit_the_test_year_are_refused() -> None:
+    test_rows = pd.DataFrame(
+        {"academic_year": "2024/25", "week": [1, 2, 3, 1], "audit_sex": ["F", "M", "F", "M"]}
+    )
+    check_test_rows(test_rows, TrainingConfig.model_validate({"evaluation": {"report_weeks": [2]}}))
+    weeks = TrainingConfig.model_validate({"evaluation": {"report_weeks": [2, 45]}})
+    with pytest.raises(DataError, match=r"report_weeks \[45\] .* 2024/25 \(it has weeks 1–3\)"):
+        check_test_rows(test_rows, weeks)
+    reference = TrainingConfig.model_validate(
+        {"evaluation": {"report_weeks": [2]}, "fairness": {"reference": {"sex": "Female"}}}
+    )
+    with pytest.raises(DataError, match=r"reference sex = 'Female' .* groups: \['F', 'M'\]"):
+        check_test_rows(test_rows, reference)
 
 
 def labelled(years: dict[str, float]) -> pd.DataFrame:

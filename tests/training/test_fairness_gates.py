@@ -132,3 +132,9 @@ def test_a_tie_or_missing_number_does_not_pass() -> None:
     assert not {g.name: g.passed for g in check_gates(tie)}["precision > ytd_rule"]
     missing = gate_summary(ece=float("nan"))
     assert not {g.name: g.passed for g in check_gates(missing)}["calibration"]
+
+
+def test_an_empty_fairness_gate_says_so() -> None:
+    results = check_gates(gate_summary(fairness_metrics=[]))
+    fairness = {g.name: g for g in results}["fairness"]
+    assert fairness.passed and "no fairness ratio is gated" in fairness.detail

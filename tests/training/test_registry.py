@@ -196,5 +196,38 @@ def test_cli_refuses_bad_input_clearly(cli, tmp_path, store) -> None:
     assert config.exit_code == 2 and "lightgbm.leaves" in config.output
     year = runner.invoke(cli, ["train", "--data", str(tmp_path), "--test-year", "2024"])
     assert year.exit_code == 2 and "YYYY/YY" in year.output
+    assert "--test-year:" in year.output and "validation error" not in year.output
+    folder = runner.invoke(cli, ["train", "--data", str(tmp_path), "--config", str(tmp_path)])
+    assert folder.exit_code == 2 and "cannot be read" in folder.output
     unknown = runner.invoke(cli, ["evaluate", "--model-version", "99"])
     assert unknown.exit_code == 1 and f"{TEST_MODEL_NAME} has no version 99" in unknown.output
+
+
+def test_train_refuses_report_weeks_the_test_year_lacks_before_training(
+    cli, tmp_path, store, authority_dir
+) -> None:
+    weeks = tmp_path / "weeks.toml"
+    weeks.write_text("[evaluation]\nreport_weeks = [2, 45]\n")
+    result = CliRunner().invoke(
+        cli, ["train", "--data", str(authority_dir), "--config", str(weeks)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "report_weeks [45] are not school weeks of the test year 2024/25" in result.output
+    assert "trained" not in result.output
+
+
+def test_a_logged_config_that_no_longer_validates_names_the_version(logged, monkeypatch) -> None:
+    from training import config as config_module
+    from training.config import ConfigError
+    from training.registry import run_config
+
+    def outdated(path):
+        raise ConfigError(f"config file {path}: [fairness.attributes] no longer valid")
+
+    monkeypatch.setattr(config_module, "load_config", outdated)
+    with pytest.raises(ConfigError) as info:
+        run_config(TEST_MODEL_NAME, logged.version)
+    message = str(info.value)
+    assert f"config logged with {TEST_MODEL_NAME} version {logged.version}" in message
+    assert "[fairness.attributes] no longer valid. Pass --config FILE" in message
+    assert "config file" not in message  # not the temporary download's path
