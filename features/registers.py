@@ -14,7 +14,9 @@ Register layouts (:func:`read_register` tells them apart from the header):
   warning.
 * **wide** — one row per pupil: ``upn`` then one column per session headed ``2024-09-02 AM``
   or ``02/09/2024 PM``. An empty cell means no mark for that session (unlike ``-``, which is a
-  recorded "no mark" and is kept, with a warning).
+  recorded "no mark" and is kept, with a warning). A column whose header holds a date but is
+  not a session header (``Mon 02/09/2024 AM``) is an error, never ignored: its marks would be
+  lost.
 
 Either layout may carry a school column (``school_urn``/``urn`` or ``laestab``): it must hold
 one school, and that school must be the one the caller names.
@@ -36,9 +38,12 @@ Decisions (written down so the service and the docs agree):
   ``#`` (planned closure).
 * Encodings: UTF-8 (with or without a byte-order mark), else Windows-1252; anything else
   (UTF-16, binary, a spreadsheet workbook) is an error saying how to save the file as CSV.
-* Blank lines (and lines of empty cells) are ignored wherever they are. Rows are numbered as a
-  spreadsheet shows them, header = row 1. A double quote that opens a value and is never
-  closed is an error at the row (and column) where it opens.
+* Blank lines (and lines of empty cells) are ignored wherever they are, above the header
+  too. Rows are numbered as a spreadsheet shows them (the header is row 1 unless blank lines
+  come before it). Empty cells beyond the header's last column are ignored; a value there is
+  an error at its row. A row of more than :data:`MAX_COLUMNS` cells is an error, found before
+  the file is parsed. A double quote that opens a value and is never closed is an error at
+  the row (and column) where it opens.
 * Marks are mapped to statutory codes by :func:`features.codes.normalise_code` (a school's
   display codes first, then Capita One symbols). A long row with an empty mark is ignored with
   a warning.
@@ -168,7 +173,7 @@ _MIDNIGHT = r"(?:[ T]00:00(?::00(?:\.0+)?)?)?"
 _ISO_DATE = re.compile(rf"^(?P<y>\d{{4}})-(?P<m>\d{{1,2}})-(?P<d>\d{{1,2}}){_MIDNIGHT}$")
 _UK_DATE = re.compile(rf"^(?P<d>\d{{1,2}})/(?P<m>\d{{1,2}})/(?P<y>\d{{4}}){_MIDNIGHT}$")
 _SESSION_HEADER = re.compile(rf"^(?P<date>{_DATE_TEXT})[\s_]*(?P<session>AM|PM|A|P)$", re.I)
-_STARTS_WITH_DATE = re.compile(rf"^(?:{_DATE_TEXT})")
+_HAS_DATE = re.compile(_DATE_TEXT)
 
 SESSION_WORDS = {
     "AM": "AM",
@@ -469,6 +474,67 @@ def _unclosed_quote_error(report: ValidationReport, file: str, text: str, row: i
     )
 
 
+MAX_COLUMNS = 2_000
+"""Most cells a row of a CSV may have (a wide register for a whole school year has about 400
+session columns): a file with a wider row is refused before it is parsed into a table."""
+
+_ROW_LENGTH = re.compile(
+    r"Expected (?P<expected>\d+) fields in line (?P<line>\d+), saw (?P<saw>\d+)"
+)
+_FIRST_LINE = re.compile(r"[ \t\r\n]*(?P<line>[^\r\n]*)")
+"""The first line that is not blank."""
+_READ_OPTIONS: dict[str, Any] = {
+    "header": None,
+    "dtype": str,
+    "na_filter": False,
+    "skip_blank_lines": False,
+    "index_col": False,
+}
+
+
+class _TooManyColumns(Exception):
+    """A row of the CSV has more than :data:`MAX_COLUMNS` cells."""
+
+    def __init__(self, line: int, cells: int) -> None:
+        super().__init__(line, cells)
+        self.line = line
+        self.cells = cells
+
+
+def _read_grid(text: str) -> tuple[pd.DataFrame, bool]:
+    """The CSV as a grid of text cells, one grid row per line (blank lines kept), and whether
+    its rows had different numbers of cells.
+
+    pandas takes the number of cells from the first line, so a blank first line ("no columns
+    to parse") or a first line shorter than a row below it ("Expected 1 fields in line 2")
+    would stop it; such a file is read again as wide as its widest row, short rows filled with
+    empty cells (:func:`_load_table` then checks the rows against the header). Raises
+    :class:`_TooManyColumns` before pandas builds a table that wide, and pandas'
+    ``ParserError`` for an unclosed quote.
+    """
+    first = _FIRST_LINE.match(text)
+    if first is not None and first.group("line").count(",") >= MAX_COLUMNS:
+        line = _line_breaks(text[: first.start("line")]) + 1
+        raise _TooManyColumns(line, first.group("line").count(",") + 1)
+    width: int | None = None
+    while True:
+        try:
+            if width is None:
+                return pd.read_csv(io.StringIO(text), **_READ_OPTIONS), False
+            return pd.read_csv(io.StringIO(text), names=range(width), **_READ_OPTIONS), True
+        except pd.errors.EmptyDataError:
+            width = 1
+        except pd.errors.ParserError as exc:
+            found = _ROW_LENGTH.search(str(exc))
+            if found is None:
+                raise
+            saw = int(found.group("saw"))
+            if saw > MAX_COLUMNS:
+                raise _TooManyColumns(int(found.group("line")), saw) from None
+            # At least double: a file whose rows keep getting wider is read a few times only.
+            width = min(max(saw, 2 * (width or 0)), MAX_COLUMNS)
+
+
 def _load_table(
     source: Source, filename: str | None, report: ValidationReport, *, rows_required: bool = True
 ) -> _Table | None:
@@ -485,39 +551,30 @@ def _load_table(
     if text is None:
         return None
     try:
-        grid = pd.read_csv(
-            io.StringIO(text),
-            header=None,
-            dtype=str,
-            na_filter=False,
-            skip_blank_lines=False,
-            index_col=False,
+        grid, ragged = _read_grid(text)
+    except _TooManyColumns as exc:
+        report.error(
+            Issue(
+                file,
+                exc.line,
+                None,
+                None,
+                f"this row has {exc.cells:,} cells; a register or roster has at most "
+                f"{MAX_COLUMNS:,} columns",
+                "check this is the register (or roster) export; remove empty or unused columns "
+                "(a wide register has one column per session: about 400 for a school year)",
+                "too_many_columns",
+            )
         )
+        return None
     except pd.errors.ParserError as exc:
-        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         unclosed = re.search(r"EOF inside string starting at row (\d+)", str(exc))
         if unclosed:
             _unclosed_quote_error(report, file, text, int(unclosed.group(1)) + 1)
-        elif found:
-            expected, line, saw = found.groups()
-            report.error(
-                Issue(
-                    file,
-                    int(line),
-                    None,
-                    None,
-                    f"this row has {saw} cells but the rows above have {expected}",
-                    "remove the extra cells; a comma inside a value needs quotes around the value",
-                    "row_length",
-                )
-            )
         else:
             _whole_file_error(
                 report, file, "malformed_csv", f"the CSV cannot be read ({exc})", SAVE_AS_CSV
             )
-        return None
-    except pd.errors.EmptyDataError:
-        _whole_file_error(report, file, "empty_file", "the file is empty", "upload the CSV export")
         return None
     grid.index = pd.RangeIndex(1, len(grid) + 1)
     for column in grid.columns:
@@ -528,15 +585,44 @@ def _load_table(
         return None
     header_row = int(grid.index[np.argmax(~blank)])
     header = [str(h).replace("\ufeff", "").strip() for h in grid.loc[header_row]]
-    if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
+    named = [h for h in header if h]
+    if len(named) == 1 and named[0] == header[0] and (";" in header[0] or "\t" in header[0]):
+        separator = "semicolons" if ";" in header[0] else "tabs"
         _whole_file_error(
             report,
             file,
             "wrong_delimiter",
-            "the columns are separated by semicolons or tabs, not commas",
+            f"the columns are separated by {separator}, not commas",
             SAVE_AS_CSV,
         )
         return None
+    if ragged:  # rows of different lengths: the header decides
+        width = max((i + 1 for i, h in enumerate(header) if h), default=1)
+        beyond = (grid.iloc[:, width:] != "").any(axis=1).to_numpy()
+        if beyond.any():
+            row = int(grid.index[np.argmax(beyond)])
+            cells = grid.loc[row].to_numpy(dtype=str)
+            fix = "remove the extra cells; a comma inside a value needs quotes around the value"
+            if width == 1:
+                fix = (
+                    f"row {header_row} is read as the header: if it is a title, delete it so "
+                    "that the column headers are the first row; otherwise " + fix
+                )
+            report.error(
+                Issue(
+                    file,
+                    row,
+                    None,
+                    None,
+                    f"this row has {int(np.flatnonzero(cells != '')[-1]) + 1} cells but the "
+                    f"header (row {header_row}) has {width}",
+                    fix,
+                    "row_length",
+                )
+            )
+            return None
+        grid = grid.iloc[:, :width]
+        header = header[:width]
     body = grid.loc[(grid.index > header_row) & ~blank]
     table = _Table(file, header, header_row, body)
     if body.empty and rows_required:
@@ -599,6 +685,10 @@ def _warn_ignored(table: _Table, used: set[int], report: ValidationReport) -> No
         )
 
 
+HEADERS_SHOWN = 12
+"""Headers listed when a required column is missing (a wide file has hundreds)."""
+
+
 def _missing_columns(
     table: _Table,
     found: Mapping[str, int],
@@ -608,7 +698,10 @@ def _missing_columns(
 ) -> bool:
     """Error for each required field without a column; True if any is missing."""
     missing = [name for name in required if name not in found]
-    shown = ", ".join(f'"{h}"' for h in table.header if h) or "none"
+    named = [f'"{shorten(h)}"' for h in table.header if h]
+    shown = ", ".join(named[:HEADERS_SHOWN]) or "none"
+    if len(named) > HEADERS_SHOWN:
+        shown += f" and {len(named) - HEADERS_SHOWN:,} more"
     for name in missing:
         examples = ", ".join(sorted(synonyms[name])[:4])
         report.error(
@@ -842,15 +935,17 @@ def _session_columns(
         if match:
             session = SESSION_WORDS[match.group("session").upper()]
             sessions.append((position, header, match.group("date"), session))
-        elif _STARTS_WITH_DATE.match(header):
+        elif _HAS_DATE.search(header):
             report.error(
                 Issue(
                     table.file,
                     table.header_row,
                     header,
                     None,
-                    "this column is headed by a date but no session (AM or PM)",
-                    "head each session column with its date and session, e.g. 2024-09-02 AM",
+                    "this column's header has a date, but not as a session header (the date "
+                    "then AM or PM)",
+                    "head each session column with its date and session, e.g. 2024-09-02 AM; "
+                    "remove the column if it is not a session",
                     "session_header_invalid",
                 )
             )
@@ -1032,8 +1127,9 @@ def _read_wide(table: _Table, options: _RegisterOptions, report: ValidationRepor
             )
         )
         return empty_marks()
-    # Columns headed by a date are session columns, good or bad (a bad one is an error).
-    dated = {p for p, header in enumerate(table.header) if _STARTS_WITH_DATE.match(header)}
+    # Columns whose header has a date are session columns, good or bad (a bad one is an
+    # error, never ignored: its marks would be lost).
+    dated = {p for p, header in enumerate(table.header) if _HAS_DATE.search(header)}
     _warn_ignored(table, set(found.values()) | dated, report)
     academic_year = _check_session_headers(table, sessions, options, report)
     frame = _wide_frame(table, found, sessions, options, report)

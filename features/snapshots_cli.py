@@ -53,9 +53,24 @@ def features(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if snapshots.empty and as_of_date is not None:
+        from features.calendar import academic_year_of
+
         typer.echo(
             f"error: no school week of {data} ends on or before {as_of_date:%d %B %Y} in its "
-            "academic year: choose a date after the first school week",
+            f"academic year ({academic_year_of(as_of_date)}, from 1 August): choose a date "
+            "after the first school week",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if snapshots.empty:
+        import pandas as pd
+
+        held = pd.read_csv(data / "pupils.csv", usecols=["academic_year"], dtype=str)
+        years_held = ", ".join(sorted(held["academic_year"].unique())) or "no year"
+        typer.echo(
+            f"error: no snapshot rows: {data} has no marks"
+            + (f" for {', '.join(year)}" if year else "")
+            + f" (its pupils are in {years_held}); nothing was written",
             err=True,
         )
         raise typer.Exit(2)

@@ -31,6 +31,8 @@ def check_letter(body: str) -> str:
 
 def upn_problem(upn: str) -> str | None:
     """Why ``upn`` is not a valid UPN, or ``None`` if it is."""
+    if re.search(r"\s", upn):
+        return "a UPN has no spaces: remove them (13 characters: a check letter, then 12)"
     if len(upn) != 13:
         return f"a UPN has 13 characters; this has {len(upn)}"
     if not _UPN_RE.match(upn):

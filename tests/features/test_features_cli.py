@@ -153,3 +153,12 @@ def test_bad_arguments_say_what_to_do(tmp_path):
     assert result.exit_code == 2
     assert "not a date like 2024-12-13" in result.output
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_a_year_without_marks_is_an_error_not_an_empty_file(data_dir, tmp_path):
+    out = tmp_path / "none.parquet"
+    result = ews_features("--data", data_dir, "--out", out, "--year", "2019/20")
+    assert result.exit_code == 2
+    assert "no marks for 2019/20" in result.output
+    assert "2023/24, 2024/25" in result.output
+    assert not out.exists()

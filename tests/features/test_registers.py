@@ -301,6 +301,88 @@ def test_semicolon_separated_file_gets_a_specific_message():
     assert kinds(report) == {"wrong_delimiter"}
 
 
+@pytest.mark.parametrize("top", ["\n", "\r\n\r\n", "  \n", ",\n", ",,,,,,\n"])
+def test_blank_first_lines_are_skipped_and_rows_keep_spreadsheet_numbers(top):
+    # pandas reads a leading blank line as "no columns" (this was reported as an empty
+    # file) and a leading line of fewer cells than the header as a row-length error.
+    lines = top.count("\n")
+    data = f"{top}upn,date,session,mark\n{ADA},2024-09-02,AM,/\n{ADA},2024-09-02,PM,\\\n"
+    marks, report = read_register(data.encode(), URN)
+    assert report.ok and marks["code"].tolist() == ["/", "\\"]
+    _, report = read_register(data.replace("PM,\\", "PM,Q9").encode(), URN)
+    assert kinds(report) == {"unknown_code"}
+    assert report.errors[0].row == lines + 3
+
+
+def test_a_header_only_file_after_blank_lines_has_no_rows():
+    _, report = read_register(b"\r\n\r\nupn,date,session,mark\r\n\r\n", URN)
+    assert kinds(report) == {"no_rows"}
+
+
+def test_a_blank_first_line_in_a_roster():
+    text = (DATA / "roster.csv").read_bytes()
+    roster, report = read_roster(b"\r\n" + text)
+    assert report.ok and len(roster) == len(read_roster(text).roster)
+    assert roster.index[0] == 3  # blank row 1, header row 2
+
+
+@pytest.mark.parametrize(("separator", "name"), [(";", "semicolons"), ("\t", "tabs")])
+def test_semicolon_or_tab_file_with_a_comma_in_a_value_is_still_named(separator, name):
+    rows = [
+        ["upn", "date", "session", "mark", "comment"],
+        [ADA, "2024-09-02", "AM", "L", "bus late, 10 min"],
+        [ADA, "2024-09-02", "PM", "\\", ""],
+    ]
+    data = "\n".join(separator.join(r) for r in rows).encode()
+    marks, report = read_register(data, URN)
+    assert marks.empty and kinds(report) == {"wrong_delimiter"}
+    assert name in report.errors[0].message
+    assert "comma delimited" in report.errors[0].fix
+
+
+def test_rows_with_extra_empty_cells_are_read():
+    data = csv(f"upn,date,session,mark\n{ADA},2024-09-02,AM,/,,\n{ADA},2024-09-02,PM,\\,")
+    marks, report = read_register(data, URN)
+    assert report.ok and len(marks) == 2
+    assert report.n_warnings == 0
+
+
+def test_a_title_line_above_the_header_is_named_in_the_fix():
+    data = csv(f"Attendance week 1\nupn,date,session,mark\n{ADA},2024-09-02,AM,/")
+    _, report = read_register(data, URN)
+    assert kinds(report) == {"row_length"}
+    (error,) = report.errors
+    assert error.row == 2 and "header (row 1) has 1" in error.message
+    assert "if it is a title, delete it" in error.fix
+
+
+def test_a_row_far_too_wide_is_refused_before_it_is_parsed():
+    # 5,000 cells: pandas would build a 5,000-column table (minutes at a million cells).
+    _, report = read_register(("upn,date,session,mark," + "x," * 5000).encode(), URN)
+    assert kinds(report) == {"too_many_columns"}
+    assert report.errors[0].row == 1
+    data = f"upn,date,session,mark\n{ADA},2024-09-02,AM,/{',' * 5000}\n"
+    _, report = read_register(data.encode(), URN)
+    assert kinds(report) == {"too_many_columns"}
+    assert report.errors[0].row == 2
+
+
+def test_missing_column_lists_a_few_headers_only():
+    header = ",".join(["upn", *(f"note {i}" for i in range(500))])
+    _, report = read_register(f"{header}\n{ADA},{',' * 499}\n".encode(), URN)
+    assert kinds(report) == {"missing_column"}
+    message = report.errors[0].message
+    assert '"note 10" and 489 more' in message and "note 11" not in message
+
+
+def test_a_wide_column_with_a_date_not_first_is_an_error_not_ignored():
+    data = csv(f"upn,2024-09-02 AM,Mon 02/09/2024 PM\n{ADA},/,\\")
+    marks, report = read_register(data, URN)
+    assert marks.empty and kinds(report) == {"session_header_invalid"}
+    assert report.errors[0].column == "Mon 02/09/2024 PM"
+    assert "remove the column if it is not a session" in report.errors[0].fix
+
+
 def test_row_with_too_many_cells_is_located():
     _, report = read_register(
         csv(f"upn,date,session,mark\n{ADA},2024-09-02,AM,/\n{ADA},2024-09-02,PM,\\,extra"), URN

@@ -39,6 +39,8 @@ def test_check_alphabet_has_no_i_o_or_s():
     ("upn", "words"),
     [
         ("T82020011000", "13 characters; this has 12"),
+        ("A820 200110001", "no spaces"),
+        ("A82020011000 ", "no spaces"),
         ("182020011000A", "a capital check letter"),
         ("I820200110001", "a capital check letter"),  # I is never a check letter
         ("T8202001100A1", "11 digits"),
