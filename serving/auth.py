@@ -116,11 +116,17 @@ def create_key(
     role = Role(role)
     urns = tuple(sorted(set(int(s) for s in schools)))
     if role is Role.SCHOOL and len(urns) != 1:
-        raise ValueError("a school key is for exactly one school: pass --school URN once")
+        raise ValueError(
+            "a school key is for exactly one school: give its URN once (ews keys create "
+            '--school URN; the API: "schools": [URN])'
+        )
     if role is Role.PRACTITIONER and not urns:
-        raise ValueError("a practitioner key needs the schools assigned: --school URN ...")
+        raise ValueError(
+            "a practitioner key needs the schools assigned (ews keys create --school URN "
+            '--school URN ...; the API: "schools": [URN, ...])'
+        )
     if role in (Role.ANALYST, Role.ADMIN) and urns:
-        raise ValueError(f"an {role.value} key covers every school: do not pass --school")
+        raise ValueError(f"an {role.value} key covers every school: give no schools")
     known = set(session.scalars(select(School.urn).where(School.urn.in_(urns))))
     unknown = [urn for urn in urns if urn not in known]
     if unknown:

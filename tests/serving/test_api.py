@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import io
 import logging
 import sqlite3
@@ -838,3 +839,21 @@ def test_the_schools_list_counts_the_pupils_on_roll_in_the_latest_scored_week(
     page = service.client.get("/")
     assert "Pupils on roll (latest scored week)" in page.text
     assert '<td class="num">30</td>' in page.text
+
+
+def test_timestamps_carry_their_utc_offset_on_every_database(service: Service, school) -> None:
+    # SQLite keeps no time zone: without the UTC type, keys read back came without an offset
+    # (a client would read them as local time) while a referral just written had one.
+    def utc(text: str) -> bool:
+        return dt.datetime.fromisoformat(text).utcoffset() == dt.timedelta(0)
+
+    load_weeks(service, school, range(1, 3))
+    keys = service.client.get("/v1/keys", headers=service.auth("admin")).json()
+    assert keys and all(utc(k["created_at"]) for k in keys), keys[0]["created_at"]
+    body = {"school_urn": SCHOOL, "upn": school.upns[0], "note": "worried"}
+    created = service.client.post("/v1/referrals", json=body, headers=service.auth("school"))
+    assert created.status_code == 201, created.text
+    listed = service.client.get("/v1/referrals", headers=service.auth("practitioner")).json()
+    (referral,) = listed["referrals"]
+    assert utc(referral["created_at"])
+    assert referral["created_at"] == created.json()["created_at"]
