@@ -209,7 +209,15 @@ def read_risk_list(
         "risk_list.export" if format == "csv" else "risk_list.read",
         school_urn=urn,
         records=len(pupils) if page is None else page.pupils,
-        detail={"as_of": run.as_of.isoformat(), "offset": offset},
+        # What was asked for, so the record says which pupils were seen (filters, page).
+        detail={
+            "as_of": run.as_of.isoformat(),
+            "offset": offset,
+            "limit": limit,
+            **({"year_group": year_group} if year_group else {}),
+            **({"tier": list(tier)} if tier else {}),
+            **({"emerging": True} if emerging else {}),
+        },
     )
     if page is None:
         return _csv_response(urn, run.as_of.isoformat(), pupils)

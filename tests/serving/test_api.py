@@ -216,7 +216,10 @@ def test_reads_of_pupil_data_are_audited_and_never_logged(service: Service, scho
     caplog.set_level(logging.DEBUG)
     load_weeks(service, school, range(1, 3))
     upn = school.upns[3]
-    service.client.get(f"/v1/schools/{SCHOOL}/risk", headers=service.auth("school"))
+    service.client.get(
+        f"/v1/schools/{SCHOOL}/risk?tier=high&year_group=5&offset=10&limit=20",
+        headers=service.auth("school"),
+    )
     service.client.get(f"/v1/schools/{SCHOOL}/risk?format=csv", headers=service.auth("analyst"))
     service.client.get(f"/v1/pupils/{upn}?school={SCHOOL}", headers=service.auth("practitioner"))
     service.client.get(f"/v1/pupils/{upn}?school={SCHOOL}", headers=service.auth("other_school"))
@@ -228,6 +231,17 @@ def test_reads_of_pupil_data_are_audited_and_never_logged(service: Service, scho
     assert actions.count("registers.upload") == 3 and actions.count("roster.upload") == 1
     assert {"risk_list.read", "risk_list.export", "pupil.read"} <= set(actions)
     assert ("pupil.read", upn) in [(a, u) for a, _, u in audit_actions(service)]
+    # A risk-list record says which page and filters were read (so which pupils were seen).
+    with service.db.read_session() as session:
+        (read,) = session.scalars(
+            select(AuditEvent.detail).where(AuditEvent.action == "risk_list.read")
+        ).all()
+    assert {k: read[k] for k in ("offset", "limit", "year_group", "tier")} == {
+        "offset": 10,
+        "limit": 20,
+        "year_group": [5],
+        "tier": ["high"],
+    }
     # Everything the service logs (the test's own HTTP client logs its URLs: not the service).
     logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
     assert "GET /v1/pupils/{upn} 200" in logged  # the route template, not the path
