@@ -53,7 +53,18 @@ _LOGIN_BODY_LIMIT = 16 * 1024
 
 
 class LoginRequired(Exception):
-    """No valid key in the cookie: the page answers with a redirect to /login."""
+    """No valid key in the cookie: the page answers with a redirect to /login (saying why
+    when the cookie held a key that no longer works)."""
+
+    def __init__(self, key_refused: bool = False) -> None:
+        super().__init__(key_refused)
+        self.key_refused = key_refused
+
+
+KEY_REFUSED = (
+    "The key this browser signed in with no longer works (it was revoked or replaced): "
+    "paste a current key, or ask your administrator for one."
+)
 
 
 def _principal(request: Request, db: Any) -> Principal:
@@ -64,12 +75,15 @@ def _principal(request: Request, db: Any) -> Principal:
     with db.read_session() as session:
         principal = authenticate(session, key)
     if principal is None:
-        raise LoginRequired
+        raise LoginRequired(key_refused=True)
     return principal
 
 
-def _to_login() -> RedirectResponse:
-    response = RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
+def _to_login(reason: LoginRequired | None = None) -> RedirectResponse:
+    refused = reason is not None and reason.key_refused
+    response = RedirectResponse(
+        "/login?key_refused=1" if refused else "/login", status_code=status.HTTP_303_SEE_OTHER
+    )
     response.delete_cookie(COOKIE, path="/")
     return response
 
@@ -299,7 +313,8 @@ def api_docs(request: Request) -> HTMLResponse:
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request) -> Any:
     """The form where a person pastes their API key."""
-    return templates.TemplateResponse(request, "login.html", {"title": "Sign in", "error": None})
+    error = KEY_REFUSED if request.query_params.get("key_refused") else None
+    return templates.TemplateResponse(request, "login.html", {"title": "Sign in", "error": error})
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -362,8 +377,8 @@ def home(request: Request, db: DatabaseDep) -> Any:
     """The schools this key may see."""
     try:
         principal = _principal(request, db)
-    except LoginRequired:
-        return _to_login()
+    except LoginRequired as exc:
+        return _to_login(exc)
     with db.read_session() as session:
         schools = school_routes.list_schools(principal, session)
     for school in schools:
@@ -431,8 +446,8 @@ def school_page(
     """The school's prioritised risk list, with filters."""
     try:
         principal = _principal(request, db)
-    except LoginRequired:
-        return _to_login()
+    except LoginRequired as exc:
+        return _to_login(exc)
     try:
         years = _year_groups(year_group)
     except ValueError as exc:
@@ -504,8 +519,8 @@ def school_csv(
     """The risk list as CSV (the API's export, with its audit record)."""
     try:
         principal = _principal(request, db)
-    except LoginRequired:
-        return _to_login()
+    except LoginRequired as exc:
+        return _to_login(exc)
     try:
         years = _year_groups(year_group)
     except ValueError as exc:
@@ -535,8 +550,8 @@ def pupil_page(request: Request, urn: int, upn: str, db: DatabaseDep, settings: 
     """One pupil: weekly attendance, risk over the weeks and the latest reasons."""
     try:
         principal = _principal(request, db)
-    except LoginRequired:
-        return _to_login()
+    except LoginRequired as exc:
+        return _to_login(exc)
     if not principal.may_read_pupils(urn):
         return _forbidden(request, principal, urn)
     try:

@@ -89,7 +89,10 @@ def test_pages_without_a_valid_cookie_send_you_to_login(service: Service) -> Non
         assert response.status_code == 303, path
         assert response.headers["location"] == "/login"
     service.client.cookies.set(COOKIE, "ews_revoked-or-made-up")
-    assert service.client.get("/", follow_redirects=False).headers["location"] == "/login"
+    refused = service.client.get("/", follow_redirects=False)
+    assert refused.headers["location"] == "/login?key_refused=1"
+    assert "no longer works" in service.client.get(refused.headers["location"]).text
+    assert "no longer works" not in service.client.get("/login").text
     # A Bearer header is for the API; the pages go by the cookie only.
     response = service.client.get("/", headers=service.auth("school"), follow_redirects=False)
     assert response.status_code == 303
