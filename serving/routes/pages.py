@@ -401,34 +401,49 @@ def _year_groups(values: list[str] | None) -> list[int] | None:
     return years or None
 
 
-def _risk_json(
+def _risk_list(
+    request: Request,
     urn: int,
-    principal: Principal,
     db: Any,
     holder: Any,
     settings: Any,
-    cache: Any,
-    year_group: list[int] | None,
+    year_group: list[str] | None,
     tier: list[Literal["high", "medium", "low"]] | None,
     emerging: bool,
     offset: int,
     format: Literal["json", "csv"] = "json",
-) -> Response:
-    """The API's risk list (same query, cache and audit record)."""
-    return risk_routes.read_risk_list(
-        urn,
-        principal,
-        db,
-        holder,
-        settings,
-        cache,
-        year_group=year_group,
-        tier=tier,
-        emerging=emerging,
-        offset=offset,
-        limit=None,
-        format=format,
-    )
+) -> tuple[Principal, list[int] | None, Response] | Response:
+    """The API's risk list for the signed-in key (same query, cache and audit record), with
+    the key and the year groups chosen; or the page to answer instead (sign in, a bad year
+    group, another school's list, the API's refusal)."""
+    try:
+        principal = _principal(request, db)
+    except LoginRequired as exc:
+        return _to_login(exc)
+    try:
+        years = _year_groups(year_group)
+    except ValueError as exc:
+        return _error_page(request, 422, str(exc), principal)
+    if not principal.may_read_pupils(urn):
+        return _forbidden(request, principal, urn)
+    try:
+        response = risk_routes.read_risk_list(
+            urn,
+            principal,
+            db,
+            holder,
+            settings,
+            request.app.state.page_cache,
+            year_group=years,
+            tier=tier,
+            emerging=emerging,
+            offset=offset,
+            limit=None,
+            format=format,
+        )
+    except HTTPException as exc:
+        return _error_page(request, exc.status_code, _message(exc), principal)
+    return principal, years, response
 
 
 @router.get("/schools/{urn}", response_class=HTMLResponse)
@@ -444,31 +459,10 @@ def school_page(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Any:
     """The school's prioritised risk list, with filters."""
-    try:
-        principal = _principal(request, db)
-    except LoginRequired as exc:
-        return _to_login(exc)
-    try:
-        years = _year_groups(year_group)
-    except ValueError as exc:
-        return _error_page(request, 422, str(exc), principal)
-    if not principal.may_read_pupils(urn):
-        return _forbidden(request, principal, urn)
-    try:
-        response = _risk_json(
-            urn,
-            principal,
-            db,
-            holder,
-            settings,
-            request.app.state.page_cache,
-            years,
-            tier,
-            emerging,
-            offset,
-        )
-    except HTTPException as exc:
-        return _error_page(request, exc.status_code, _message(exc), principal)
+    read = _risk_list(request, urn, db, holder, settings, year_group, tier, emerging, offset)
+    if isinstance(read, Response):
+        return read
+    principal, years, response = read
     data = json.loads(bytes(response.body))
     with db.read_session() as session:
         school = store.get_school(session, urn)
@@ -517,32 +511,10 @@ def school_csv(
     emerging: Annotated[bool, Query()] = False,
 ) -> Any:
     """The risk list as CSV (the API's export, with its audit record)."""
-    try:
-        principal = _principal(request, db)
-    except LoginRequired as exc:
-        return _to_login(exc)
-    try:
-        years = _year_groups(year_group)
-    except ValueError as exc:
-        return _error_page(request, 422, str(exc), principal)
-    if not principal.may_read_pupils(urn):
-        return _forbidden(request, principal, urn)
-    try:
-        return _risk_json(
-            urn,
-            principal,
-            db,
-            holder,
-            settings,
-            request.app.state.page_cache,
-            years,
-            tier,
-            emerging,
-            0,
-            format="csv",
-        )
-    except HTTPException as exc:
-        return _error_page(request, exc.status_code, _message(exc), principal)
+    read = _risk_list(
+        request, urn, db, holder, settings, year_group, tier, emerging, 0, format="csv"
+    )
+    return read if isinstance(read, Response) else read[2]
 
 
 @router.get("/schools/{urn}/pupils/{upn}", response_class=HTMLResponse)
