@@ -23,7 +23,7 @@ from features.validation import ValidationReport
 from serving import audit, store
 from serving.auth import Principal
 from serving.db import Database
-from serving.models import School, Upload
+from serving.models import School
 
 
 def stored_display_codes(session: Session, urn: int) -> dict[str, str]:
@@ -59,18 +59,10 @@ def apply_display_codes(
             )
         before = dict(school.display_codes or {})
         changed = before != display_codes
-        upload = Upload(
-            school_urn=school_urn,
-            kind="display_codes",
-            filename=filename,
-            sha256=digest,
-            size_bytes=len(data),
-            outcome="applied" if changed else "unchanged",
-            summary={},
-            key_id=principal.key_id if principal else None,
+        outcome = "applied" if changed else "unchanged"
+        upload = store.add_upload(
+            session, school_urn, "display_codes", filename, data, digest, outcome, principal
         )
-        session.add(upload)
-        session.flush()
         school.display_codes = dict(display_codes) or None
         if not display_codes:
             message = (

@@ -83,6 +83,32 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def add_upload(
+    session: Session,
+    school_urn: int,
+    kind: str,
+    filename: str | None,
+    data: bytes,
+    digest: str,
+    outcome: str,
+    principal: Principal | None,
+) -> Upload:
+    """Record a file received (its summary is filled in once known), flushed so it has its id."""
+    upload = Upload(
+        school_urn=school_urn,
+        kind=kind,
+        filename=filename,
+        sha256=digest,
+        size_bytes=len(data),
+        outcome=outcome,
+        summary={},
+        key_id=principal.key_id if principal else None,
+    )
+    session.add(upload)
+    session.flush()
+    return upload
+
+
 # --- schools ----------------------------------------------------------------------------------
 
 
@@ -278,18 +304,9 @@ def apply_roster(
             )
         added, updated, unchanged = 0, 0, 0
         features_changed = False
-        upload = Upload(
-            school_urn=school_urn,
-            kind="roster",
-            filename=filename,
-            sha256=digest,
-            size_bytes=len(data),
-            outcome="applied",
-            summary={},
-            key_id=principal.key_id if principal else None,
+        upload = add_upload(
+            session, school_urn, "roster", filename, data, digest, "applied", principal
         )
-        session.add(upload)
-        session.flush()
         now = utcnow()
         for record in records:
             before = stored.get(record["upn"])
@@ -723,18 +740,10 @@ def apply_registers(
             .order_by(Upload.id)
             .limit(1)
         )
-        upload = Upload(
-            school_urn=school_urn,
-            kind="registers",
-            filename=filename,
-            sha256=digest,
-            size_bytes=len(data),
-            outcome="applied" if summary["changed"] else "unchanged",
-            summary={},
-            key_id=principal.key_id if principal else None,
+        outcome = "applied" if summary["changed"] else "unchanged"
+        upload = add_upload(
+            session, school_urn, "registers", filename, data, digest, outcome, principal
         )
-        session.add(upload)
-        session.flush()
         if not summary["changed"]:
             summary["message"] = (
                 "This file changes nothing: every mark in it is already stored"
