@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import and_, select
 
 from serving import audit, store
@@ -38,32 +38,24 @@ def _blank_is_none(value: str | None) -> str | None:
     return value.strip() or None
 
 
+Text = Annotated[str | None, Field(max_length=4000), AfterValidator(_blank_is_none)]
+"""A note or an outcome: free text, stripped; blank is none."""
+
+
 class ReferralIn(BaseModel):
     """A pupil to refer for support."""
 
     school_urn: int
     upn: str = Field(min_length=13, max_length=13)
-    note: str | None = Field(default=None, max_length=4000)
-
-    @field_validator("note")
-    @classmethod
-    def _blank_is_none(cls, value: str | None) -> str | None:
-        return _blank_is_none(value)
+    note: Text = None
 
 
 class ReferralPatch(BaseModel):
     """A change of status (and the outcome when closing), or a note to add."""
 
     status: Status | None = None
-    note: str | None = Field(
-        default=None, max_length=4000, description="added after the notes already there"
-    )
-    outcome: str | None = Field(default=None, max_length=4000)
-
-    @field_validator("note", "outcome")
-    @classmethod
-    def _blank_is_none(cls, value: str | None) -> str | None:
-        return _blank_is_none(value)
+    note: Annotated[Text, Field(description="added after the notes already there")] = None
+    outcome: Text = None
 
 
 def _latest_score(session: Any, school_urn: int, upn: str) -> Any:
