@@ -31,8 +31,8 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="write here and keep it")
     args = parser.parse_args()
 
-    from features.simulate import SimulationConfig, simulate_authority, write_authority
-    from features.simulate.config import parse_years
+    from simulator import SimulationConfig, simulate_authority, write_authority
+    from simulator.config import parse_years
 
     config = SimulationConfig(
         pupils=args.pupils, schools=args.schools, years=parse_years(args.years), seed=args.seed

@@ -1,6 +1,6 @@
 """``ews``: one command line for the whole service.
 
-Each package owns its commands (``features.cli``, ``features.simulate.cli``, ``training.cli``,
+Each package owns its commands (``features.cli``, ``simulator.cli``, ``training.cli``,
 ``serving.cli``); this module only gathers them. Command modules import their heavy
 dependencies inside the command, so ``ews --help`` stays fast.
 """
@@ -11,7 +11,7 @@ import typer
 
 from features import cli as features_cli
 from features import snapshots_cli
-from features.simulate import cli as simulate_cli
+from simulator import cli as simulate_cli
 
 app = typer.Typer(
     name="ews",

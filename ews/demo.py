@@ -74,7 +74,7 @@ def ensure_authority(directory: Path, step: Any) -> Path:
     if (directory / "marks.parquet").exists() and (directory / "registers").is_dir():
         step(f"using the simulated authority in {directory}")
         return directory
-    from features.simulate import SimulationConfig, simulate_authority, write_authority
+    from simulator import SimulationConfig, simulate_authority, write_authority
 
     step("simulating the default authority (ews simulate --register-files)")
     authority = simulate_authority(SimulationConfig())

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from features.calendar import bank_holiday_names, bank_holidays, easter_sunday
-from features.simulate.terms import default_term_dates
+from simulator.terms import default_term_dates
 
 D = dt.date
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from features.arithmetic import dfe_cohort, enrolment_totals
 from features.calendar import academic_years_of, week_start
 from features.schema import KEY_COLUMNS, LABEL_COLUMNS, SNAPSHOT_COLUMNS
-from features.simulate import SimulationConfig, simulate_authority, write_authority
+from simulator import SimulationConfig, simulate_authority, write_authority
 
 YEARS = ("2023/24", "2024/25")
 ENROLMENT = ["academic_year", "school_urn", "upn"]

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from ews.demo import run_demo_service
-from features.simulate import SimulationConfig, simulate_authority, write_authority
 from serving.db import Database
 from serving.models import ApiKey, AuditEvent, ScoreRun, Trajectory, Upload
 from serving.settings import ServingSettings
+from simulator import SimulationConfig, simulate_authority, write_authority
 from tests.serving.conftest import FakeSource, free_port
 
 

@@ -19,7 +19,7 @@ MODEL_NAME = "attendance-risk-e2e"
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory):
     """A small authority with register files and a champion in a temporary MLflow store."""
-    from features.simulate import SimulationConfig, simulate_authority, write_authority
+    from simulator import SimulationConfig, simulate_authority, write_authority
     from training.config import TrainingConfig
     from training.data import load_dataset
     from training.pipeline import run

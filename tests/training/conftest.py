@@ -36,9 +36,9 @@ def small_config(**overrides: dict) -> TrainingConfig:
 @pytest.fixture(scope="session")
 def authority_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small simulated authority (1,500 pupils, three years), as `ews simulate` writes it."""
-    from features.simulate.authority import simulate_authority
-    from features.simulate.config import SimulationConfig
-    from features.simulate.output import write_authority
+    from simulator.authority import simulate_authority
+    from simulator.config import SimulationConfig
+    from simulator.output import write_authority
 
     out = tmp_path_factory.mktemp("authority")
     authority = simulate_authority(SimulationConfig(pupils=SMALL_PUPILS, years=SMALL_YEARS, seed=7))

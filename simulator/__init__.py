@@ -1,5 +1,5 @@
 """The simulated local authority (the generative model is documented in
-:mod:`features.simulate.model`).
+:mod:`simulator.model`).
 
 Public API: :class:`SimulationConfig`, :func:`simulate_authority` → :class:`SimulatedAuthority`,
 :func:`write_authority`, :func:`headline_figures`. Importing this package is cheap; the heavy
@@ -11,21 +11,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from features.simulate.authority import (
+    from simulator.authority import (
         SimulatedAuthority,
         headline_figures,
         simulate_authority,
     )
-    from features.simulate.config import Dynamics, SimulationConfig
-    from features.simulate.output import write_authority
+    from simulator.config import Dynamics, SimulationConfig
+    from simulator.output import write_authority
 
 _EXPORTS = {
-    "SimulatedAuthority": "features.simulate.authority",
-    "headline_figures": "features.simulate.authority",
-    "simulate_authority": "features.simulate.authority",
-    "Dynamics": "features.simulate.config",
-    "SimulationConfig": "features.simulate.config",
-    "write_authority": "features.simulate.output",
+    "SimulatedAuthority": "simulator.authority",
+    "headline_figures": "simulator.authority",
+    "simulate_authority": "simulator.authority",
+    "Dynamics": "simulator.config",
+    "SimulationConfig": "simulator.config",
+    "write_authority": "simulator.output",
 }
 
 __all__ = [

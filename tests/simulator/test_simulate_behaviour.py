@@ -13,7 +13,7 @@ from scipy.stats import spearmanr
 
 from features.arithmetic import enrolment_totals
 from features.codes import CATEGORY_ID, Category, categories
-from features.simulate import SimulationConfig, simulate_authority
+from simulator import SimulationConfig, simulate_authority
 
 YEAR = "2024/25"
 CONFIG = SimulationConfig(pupils=4000, schools=20, years=(YEAR,), seed=3)

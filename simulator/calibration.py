@@ -1,6 +1,6 @@
 """The DfE figures the simulator is calibrated to, and the rate distributions it draws from.
 
-Source data: ``features/data/absence_bands_national.csv`` (see ``features/data/SOURCE.md``):
+Source data: ``simulator/data/absence_bands_national.csv`` (see ``simulator/data/SOURCE.md``):
 the number of enrolments of pupils aged 5–15 in England in each 5% band of annual absence rate
 (0–5%, …, 45–50%, 50%+), by academic year × phase × FSM × SEN × sex × national curriculum year.
 
@@ -133,7 +133,7 @@ TAIL_MEAN = 2 / 3
 
 @functools.cache
 def _read_bands() -> pd.DataFrame:
-    resource = importlib.resources.files("features").joinpath("data/absence_bands_national.csv")
+    resource = importlib.resources.files("simulator").joinpath("data/absence_bands_national.csv")
     with importlib.resources.as_file(resource) as path:
         raw = pd.read_csv(path, dtype={"academic_year": str})
     frame = pd.DataFrame(

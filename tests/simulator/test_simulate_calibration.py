@@ -31,8 +31,8 @@ import pytest
 from features.arithmetic import enrolment_totals
 from features.calendar import academic_years_of, week_start
 from features.codes import CATEGORY_ID, Category, categories
-from features.simulate import SimulationConfig, simulate_authority
-from features.simulate.calibration import (
+from simulator import SimulationConfig, simulate_authority
+from simulator.calibration import (
     BAND_COLUMNS,
     PA_BAND,
     PUBLISHED,

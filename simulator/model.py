@@ -18,7 +18,7 @@ is turned into a percentile by its rank among the year's enrolments (``u = (rank
 rather than a noisy draw from it, and the selection of movers or the school effects cannot
 shift a stratum's marginal). The enrolment's annual absence rate is the ``u``-quantile
 of the DfE distribution of its cell (regime year × phase × FSM × any SEN × sex × year group;
-see :mod:`features.simulate.calibration` for the shape within bands). Of the enrolments of
+see :mod:`simulator.calibration` for the shape within bands). Of the enrolments of
 pupils who come from or leave to outside the LA and are not on roll on the spring census day,
 as many per phase as the DfE's *Unclassified* share get its *Unclassified* distribution
 instead (mostly short enrolments, a third of them severe), ranked separately. Persistence
@@ -97,8 +97,8 @@ import numpy as np
 import pandas as pd
 
 from features.codes import CODE_SET_2024_FROM
-from features.simulate.config import Dynamics
-from features.simulate.terms import TermDates
+from simulator.config import Dynamics
+from simulator.terms import TermDates
 
 CODES = ("/", "\\", "L", "V", "B", "K", "I", "M", "C", "C2", "R", "E", "H", "G", "O", "N", "U")
 """Every code the simulator writes; marks store them as a categorical in this order."""
@@ -256,7 +256,7 @@ def simulate_year(
     """Session codes for every enrolment of one academic year (see the module docstring).
 
     ``disengaged_share`` is the phase's share of disengagement-type absence (the regime's
-    :data:`~features.simulate.calibration.DISENGAGED_SHARE` unless the dynamics override it).
+    :data:`~simulator.calibration.DISENGAGED_SHARE` unless the dynamics override it).
     """
     n = len(inputs.rate)
     n_days = shapes.n_days

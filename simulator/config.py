@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from features.calendar import academic_year_label, parse_academic_year
-from features.simulate.calibration import REGIMES
-from features.simulate.terms import TermDates, default_term_dates
+from simulator.calibration import REGIMES
+from simulator.terms import TermDates, default_term_dates
 
 DEFAULT_YEARS = ("2022/23", "2023/24", "2024/25")
 PUPILS_PER_SCHOOL = 500
@@ -96,7 +96,7 @@ class Dynamics:
 
 @dataclass(frozen=True)
 class SimulationConfig:
-    """Parameters of :func:`features.simulate.simulate_authority`.
+    """Parameters of :func:`simulator.simulate_authority`.
 
     ``years`` are consecutive academic years (labels and calendars only: the *regime* sets the
     absence level and distribution of every year). ``term_dates`` overrides the default

@@ -10,7 +10,7 @@ import pandas as pd
 
 from features.calendar import academic_year_bounds, week_start
 from features.schema import PUPIL_COLUMNS, ROSTER_COLUMNS, SCHOOL_COLUMNS
-from features.simulate.authority import SimulatedAuthority
+from simulator.authority import SimulatedAuthority
 
 REGISTER_COLUMNS = ["upn", "date", "session", "mark", "minutes_late"]
 """Header of the weekly register files (long form)."""

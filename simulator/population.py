@@ -28,16 +28,16 @@ import numpy as np
 import pandas as pd
 
 from features.calendar import academic_year_label, parse_academic_year
-from features.simulate import names
-from features.simulate.calibration import (
+from features.upn import make_upns
+from simulator import names
+from simulator.calibration import (
     characteristic_shares,
     special_school_share,
     unclassified_share,
     year_group_shares,
 )
-from features.simulate.config import SimulationConfig
-from features.simulate.terms import default_term_dates
-from features.upn import make_upns
+from simulator.config import SimulationConfig
+from simulator.terms import default_term_dates
 
 ETHNICITIES = ("White", "Mixed", "Asian", "Black", "Chinese", "Any other", "Unclassified")
 ETHNICITY_SHARES = np.array([0.714, 0.069, 0.121, 0.060, 0.005, 0.022, 0.009])

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def format_headline_table(figures: pd.DataFrame) -> str:
-    """Headline figures (from :func:`features.simulate.authority.headline_figures`) as a
+    """Headline figures (from :func:`simulator.authority.headline_figures`) as a
     plain-text table, one row per academic year and phase."""
     header = f"{'year':<8} {'phase':<10} {'pupils':>7} {'absence':>8} {'PA':>7} {'severe':>7}"
     lines = [header, "-" * len(header)]
@@ -78,9 +78,9 @@ def simulate(
     """
     import time
 
-    from features.simulate.authority import headline_figures, simulate_authority
-    from features.simulate.config import SimulationConfig, parse_years
-    from features.simulate.output import write_authority
+    from simulator.authority import headline_figures, simulate_authority
+    from simulator.config import SimulationConfig, parse_years
+    from simulator.output import write_authority
 
     try:
         config = SimulationConfig(

@@ -10,18 +10,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.simulate.calibration import (
+from features.upn import is_valid_upn
+from simulator.calibration import (
     BAND_COLUMNS,
     RateDistributions,
     band_of,
     characteristic_shares,
     load_absence_bands,
 )
-from features.simulate.config import parse_years
-from features.simulate.model import _budget_in_band
-from features.simulate.population import UpnAllocator
-from features.simulate.terms import TermDates, default_term_dates
-from features.upn import is_valid_upn
+from simulator.config import parse_years
+from simulator.model import _budget_in_band
+from simulator.population import UpnAllocator
+from simulator.terms import TermDates, default_term_dates
 
 
 def test_band_of_puts_edges_in_the_upper_band_as_the_dfe_does():

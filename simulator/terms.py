@@ -4,7 +4,7 @@ An English school year has three terms (autumn, spring, summer), each split by a
 half-term holiday, so six *half-terms*; two weeks at Christmas and at Easter; about 39 school
 weeks and 190 pupil days (380 sessions). Local authorities set their own dates, so the dates are
 a setting: :class:`TermDates` can be given per academic year in
-:class:`features.simulate.config.SimulationConfig`; otherwise :func:`default_term_dates` builds a
+:class:`simulator.config.SimulationConfig`; otherwise :func:`default_term_dates` builds a
 typical calendar from rules that match most English LAs' published dates:
 
 * autumn starts on the first weekday on or after 1 September (staff days first), half-term is

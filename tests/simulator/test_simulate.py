@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 from features.arithmetic import enrolment_totals
 from features.codes import CODE_SET_2024_FROM, INVALID_CATEGORY_ID, categories
 from features.schema import MARK_COLUMNS, PUPIL_COLUMNS, ROSTER_COLUMNS, SCHOOL_COLUMNS
-from features.simulate import SimulationConfig, simulate_authority, write_authority
-from features.simulate.output import REGISTER_COLUMNS
 from features.upn import is_valid_upn
+from simulator import SimulationConfig, simulate_authority, write_authority
+from simulator.output import REGISTER_COLUMNS
 
 YEARS = ("2023/24", "2024/25")
 CONFIG = SimulationConfig(pupils=1500, schools=6, years=YEARS, seed=11)

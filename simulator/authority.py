@@ -10,10 +10,10 @@ import pandas as pd
 from features.arithmetic import area_totals, enrolment_totals
 from features.calendar import academic_year_bounds
 from features.schema import MARK_COLUMNS, PUPIL_COLUMNS, SCHOOL_COLUMNS, SESSIONS
-from features.simulate.calibration import DISENGAGED_SHARE, RateDistributions
-from features.simulate.config import SimulationConfig
-from features.simulate.model import CODES, DayShapes, YearInputs, simulate_year
-from features.simulate.population import (
+from simulator.calibration import DISENGAGED_SHARE, RateDistributions
+from simulator.config import SimulationConfig
+from simulator.model import CODES, DayShapes, YearInputs, simulate_year
+from simulator.population import (
     Cohort,
     initial_population,
     make_schools,
@@ -25,7 +25,7 @@ from features.simulate.population import (
 CODE_DTYPE = pd.CategoricalDtype(list(CODES))
 SESSION_DTYPE = pd.CategoricalDtype(list(SESSIONS))
 SCHOOL_EFFECTS = ["absence_effect", "coding_effect", "late_effect"]
-"""The school random effects (:func:`~features.simulate.population.make_schools`)."""
+"""The school random effects (:func:`~simulator.population.make_schools`)."""
 TRUTH_COLUMNS = [
     "academic_year",
     "school_urn",
