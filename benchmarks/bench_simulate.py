@@ -1,8 +1,9 @@
 """Benchmark: simulate a 50,000-pupil authority over three academic years and write it.
 
-Target: 50,000 pupils × 3 years (~57 million marks) in ≤ 5 minutes on a 2-core machine, peak
-memory well under 6 GB. Runs in this process (the simulator is the only thing measured), and
-times simulation and writing separately.
+Target (issue "pupils live through their year"): 50,000 pupils × 3 years (~57 million marks)
+within twice the time of the budget model it replaced (21.7 s on this 2-core machine, measured
+2026-12-01: 15.7 s simulating, 6.0 s writing) and in ≤ 4 GB. Runs in this process (the
+simulator is the only thing measured), and times simulation and writing separately.
 
     python benchmarks/bench_simulate.py [--pupils 50000] [--schools 100] [--keep DIR]
 """
@@ -19,7 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
-TARGET_SECONDS = 300
+BEFORE_SECONDS = 21.7  # the budget model, benchmarks/results/simulate.json of 2026-12-01
+TARGET_SECONDS = 2 * BEFORE_SECONDS
+TARGET_RSS_MB = 4096
 
 
 def main() -> None:
@@ -60,8 +63,12 @@ def main() -> None:
         "marks_per_s": round(counts["marks"] / total),
         "marks_parquet_mb": round(parquet_mb, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "episodes": counts["episodes"],
+        "before_s": BEFORE_SECONDS,
         "target_s": TARGET_SECONDS,
-        "within_target": total <= TARGET_SECONDS,
+        "target_rss_mb": TARGET_RSS_MB,
+        "within_target": total <= TARGET_SECONDS
+        and resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 <= TARGET_RSS_MB,
     }
     print(f"\nSimulator benchmark ({args.pupils:,} pupils, {len(config.years)} years)")
     width = max(len(k) for k in result)

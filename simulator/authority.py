@@ -6,13 +6,22 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 
 from features.arithmetic import area_totals, enrolment_totals
 from features.calendar import academic_year_bounds
 from features.schema import MARK_COLUMNS, PUPIL_COLUMNS, SCHOOL_COLUMNS, SESSIONS
-from simulator.calibration import DISENGAGED_SHARE, RateDistributions
+from simulator.calibration import BaselineFit, RateDistributions, baseline_fit
 from simulator.config import SimulationConfig
-from simulator.model import CODES, DayShapes, YearInputs, simulate_year
+from simulator.episodes import EPISODE_KIND_NAMES
+from simulator.model import (
+    CODES,
+    PupilYear,
+    YearOutput,
+    _carry_over,
+    draw_episodes,
+    simulate_year,
+)
 from simulator.population import (
     Cohort,
     initial_population,
@@ -21,6 +30,7 @@ from simulator.population import (
     rebalance_characteristics,
     year_enrolments,
 )
+from simulator.shapes import PHASE_INDEX, DayShapes
 
 CODE_DTYPE = pd.CategoricalDtype(list(CODES))
 SESSION_DTYPE = pd.CategoricalDtype(list(SESSIONS))
@@ -31,19 +41,32 @@ TRUTH_COLUMNS = [
     "school_urn",
     "upn",
     "latent_score",
+    "percentile",
     "target_rate",
-    "budget_sessions",
-    "possible_sessions",
-    "disengaged_share",
-    "drift",
-    "event_type",
-    "event_date",
-    "event_recovers",
+    "base_rate",
+    "other_share",
     "holiday_block",
-    "illness_episode",
     "off_site_provision",
     "unclassified",
+    "background_days",
+    "episode_days",
 ]
+"""Hidden per-enrolment draws (``truth``): the latent score and its percentile in the stratum,
+the DfE cell's rate at that percentile (``target_rate``), the background rate after the fitted
+deflation (``base_rate``), the background's share of other absence."""
+EPISODE_COLUMNS = [
+    "academic_year",
+    "school_urn",
+    "upn",
+    "kind",
+    "start",
+    "end",
+    "severity",
+    "carried_over",
+]
+"""``episodes.parquet``: one row per episode of a pupil's year (``end`` empty while it runs
+on at the year's end; ``severity`` its daily chance of starting an absence spell at its
+plateau, 1 for suspensions and holidays)."""
 
 
 @dataclass
@@ -61,6 +84,7 @@ class SimulatedAuthority:
     pupils: pd.DataFrame
     marks: pd.DataFrame
     truth: pd.DataFrame
+    episodes: pd.DataFrame
     school_truth: pd.DataFrame | None = None
 
 
@@ -109,23 +133,133 @@ def _year_marks(
     }
 
 
+def _carry_columns(kinds: int) -> list[str]:
+    return [f"carry_{k}" for k in range(kinds)]
+
+
+def _pupil_year(
+    pupils: pd.DataFrame,
+    enrolments: pd.DataFrame,
+    schools: pd.DataFrame,
+    config: SimulationConfig,
+    distributions: RateDistributions,
+    fit: BaselineFit,
+    rng: np.random.Generator,
+) -> tuple[PupilYear, np.ndarray]:
+    """The year's per-enrolment draws, and each enrolment's latent score ``z`` (unscaled)."""
+    rows = enrolments["row"].to_numpy()
+    school = enrolments["school"].to_numpy()
+    phase = schools["phase"].to_numpy()[school]
+    person = pupils.iloc[rows]
+    w = config.school_effect_share
+    eta = person["eta"].to_numpy()
+    z = np.sqrt(1 - w) * eta + np.sqrt(w) * schools["absence_effect"].to_numpy()[school]
+    unclassified = enrolments["unclassified"].to_numpy()
+    year_group = enrolments["year_group"].to_numpy()
+    fsm = person["fsm"].to_numpy().astype(int)
+    sen_any = (person["sen"].to_numpy() != "N").astype(int)
+    sex = person["sex"].to_numpy()
+    # Percentiles within phase × year group × FSM (× unclassified): each stratum's background
+    # follows its DfE distribution, whatever the selection of movers or the school effects.
+    strata = pd.MultiIndex.from_arrays([phase, year_group, fsm, unclassified]).factorize()[0]
+    u = _rank_percentiles(z, strata, rng)
+    target = distributions.rates(u, phase, fsm, sen_any, sex, year_group, unclassified)
+    base = target * fit.factor(u, phase, fsm, sen_any, unclassified)
+    carried = person[_carry_columns(len(config.dynamics.episodes))].to_numpy(dtype=np.float32)
+    year = PupilYear(
+        person=rows,
+        phase=np.array([PHASE_INDEX[p] for p in phase], dtype=np.int64),
+        year_group=year_group,
+        female=sex == "F",
+        fsm=fsm == 1,
+        sen_any=sen_any == 1,
+        school=school,
+        start=enrolments["start"].to_numpy(),
+        end=enrolments["end"].to_numpy(),
+        base_rate=base,
+        # The percentile's normal score: what follows from the latent level (episodes,
+        # lateness, the other share) is as common in every LA, whatever its schools' draws.
+        z=ndtri(u),
+        style=person["style"].to_numpy(),
+        late_trait=person["late_trait"].to_numpy(),
+        observant=person["observant"].to_numpy(),
+        carried=carried,
+    )
+    return year, np.column_stack([z, u, target])
+
+
+def _episode_table(
+    output: YearOutput,
+    year: PupilYear,
+    urns: np.ndarray,
+    upns: np.ndarray,
+    days: np.ndarray,
+    academic_year: str,
+) -> pd.DataFrame:
+    """The year's episodes with the pupil's UPN, the school they were on roll at when it
+    began (a mover's second school from the day they joined it) and dates."""
+    episodes = output.episodes
+    person = episodes["person"].to_numpy()
+    n_persons = len(upns)
+    first = np.full(n_persons, -1)
+    last = np.full(n_persons, -1)
+    order = np.arange(len(year.person))
+    first[year.person[::-1]] = order[::-1]
+    last[year.person] = order
+    start = episodes["start"].to_numpy()
+    later = year.start[last[person]] <= start
+    enrolment = np.where(later, last[person], first[person])
+    end = episodes["end"].to_numpy()
+    return pd.DataFrame(
+        {
+            "academic_year": academic_year,
+            "school_urn": urns[year.school[enrolment]].astype(np.int32),
+            "upn": upns[person],
+            "kind": episodes["kind"].to_numpy(),
+            "start": days[start].astype("datetime64[us]"),
+            "end": np.where(end >= 0, days[np.maximum(end, 0)], np.datetime64("NaT")).astype(
+                "datetime64[us]"
+            ),
+            "severity": episodes["severity"].to_numpy().astype(float),
+            "carried_over": episodes["carried"].to_numpy().astype(bool),
+        }
+    )
+
+
+def _initial_carry(
+    pupils: pd.DataFrame,
+    enrolments: pd.DataFrame,
+    schools: pd.DataFrame,
+    config: SimulationConfig,
+    distributions: RateDistributions,
+    fit: BaselineFit,
+    calendar_shapes: DayShapes,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Episodes already running when the first simulated year begins: a year of onsets drawn
+    for the same pupils (no marks), and what of it would carry over — so the first year starts
+    with about as many running episodes as later years."""
+    year, _ = _pupil_year(pupils, enrolments, schools, config, distributions, fit, rng)
+    episodes = draw_episodes(year, len(pupils), calendar_shapes, config.dynamics, rng)
+    return _carry_over(episodes, config.dynamics, calendar_shapes.n_days, rng)
+
+
 def simulate_authority(config: SimulationConfig | None = None) -> SimulatedAuthority:
     """Simulate the LA described by ``config`` (deterministic for its seed)."""
     config = config or SimulationConfig()
     rng = np.random.default_rng(config.seed)
     distributions = RateDistributions(config.regime)
+    fit = config.baseline or baseline_fit(config.regime)
     schools = make_schools(config, rng)
     cohort = Cohort(config)
     urns = schools["school_urn"].to_numpy()
-    school_phase = schools["phase"].to_numpy()
-    absence_effect = schools["absence_effect"].to_numpy()
-    disengaged_share = config.dynamics.disengaged_share or DISENGAGED_SHARE[config.regime]
-    w = config.school_effect_share
     rho = config.persistence
+    carry_columns = _carry_columns(len(config.dynamics.episodes))
 
     marks_parts: list[dict[str, np.ndarray]] = []
     pupil_parts: list[pd.DataFrame] = []
     truth_parts: list[pd.DataFrame] = []
+    episode_parts: list[pd.DataFrame] = []
     upn_by_pid: dict[int, str] = {}
     pupils = pd.DataFrame()
     for index, year in enumerate(config.years):
@@ -140,55 +274,24 @@ def simulate_authority(config: SimulationConfig | None = None) -> SimulatedAutho
 
         calendar = config.calendar(year)
         days = calendar.school_days()
+        shapes = DayShapes(calendar, config.dynamics, config.regime)
         enrolments, pupils = year_enrolments(pupils, config, schools, cohort, year, days, rng)
+        for column in carry_columns:
+            if column not in pupils:
+                pupils[column] = 0.0
+        pupils[carry_columns] = pupils[carry_columns].fillna(0.0)
+        if index == 0:
+            pupils[carry_columns] = _initial_carry(
+                pupils, enrolments, schools, config, distributions, fit, shapes, rng
+            )
         upn_by_pid.update(zip(pupils["pid"].to_numpy(), pupils["upn"].to_numpy(), strict=True))
-        rows = enrolments["row"].to_numpy()
         school = enrolments["school"].to_numpy()
-        phase = school_phase[school]
-        person = pupils.iloc[rows]
-
-        # Latent score → percentile within phase (and within the unclassified group) → rate.
-        eta = person["eta"].to_numpy()
-        z = np.sqrt(1 - w) * eta + np.sqrt(w) * absence_effect[school]
-        unclassified = enrolments["unclassified"].to_numpy()
-        # Percentiles within phase × year group × FSM (× unclassified): each stratum reproduces
-        # its DfE distribution, whatever the selection of movers or the school effects.
-        strata = pd.MultiIndex.from_arrays(
-            [phase, enrolments["year_group"].to_numpy(), person["fsm"].to_numpy(), unclassified]
-        ).factorize()[0]
-        u = _rank_percentiles(z, strata, rng)
-        sen = person["sen"].to_numpy()
-        rate = distributions.rates(
-            u,
-            phase,
-            person["fsm"].to_numpy(),
-            (sen != "N").astype(int),
-            person["sex"].to_numpy(),
-            enrolments["year_group"].to_numpy(),
-            unclassified=unclassified,
-        )
-        inputs = YearInputs(
-            phase=phase,
-            sex=person["sex"].to_numpy(),
-            year_group=enrolments["year_group"].to_numpy(),
-            school=school,
-            start=enrolments["start"].to_numpy(),
-            end=enrolments["end"].to_numpy(),
-            rate=rate,
-            z=(z - z.mean()) / z.std() if len(z) > 1 else z,
-            style=person["style"].to_numpy(),
-            innovation=person["innovation"].to_numpy(),
-            late_trait=person["late_trait"].to_numpy(),
-            observant=person["observant"].to_numpy(),
-        )
+        person = pupils.iloc[enrolments["row"].to_numpy()]
+        inputs, latent = _pupil_year(pupils, enrolments, schools, config, distributions, fit, rng)
         output = simulate_year(
-            inputs,
-            DayShapes(calendar, config.dynamics),
-            schools,
-            config.dynamics,
-            rng,
-            disengaged_share,
+            inputs, len(pupils), shapes, schools, config.dynamics, rng, fit.other_intercept
         )
+        pupils[carry_columns] = output.carry
         marks_parts.append(
             _year_marks(
                 output.codes,
@@ -200,6 +303,9 @@ def simulate_authority(config: SimulationConfig | None = None) -> SimulatedAutho
             )
         )
         del output.codes
+        episode_parts.append(
+            _episode_table(output, inputs, urns, pupils["upn"].to_numpy(), days, year)
+        )
 
         roster = pd.DataFrame(
             {
@@ -212,7 +318,7 @@ def simulate_authority(config: SimulationConfig | None = None) -> SimulatedAutho
                 "sex": person["sex"].to_numpy(),
                 "year_group": enrolments["year_group"].to_numpy(),
                 "fsm": person["fsm"].to_numpy().astype(np.int8),
-                "sen": sen,
+                "sen": person["sen"].to_numpy(),
                 "eal": person["eal"].to_numpy().astype(np.int8),
                 "ethnicity": person["ethnicity"].to_numpy(),
                 "entry_date": enrolments["entry_date"].to_numpy(),
@@ -220,12 +326,14 @@ def simulate_authority(config: SimulationConfig | None = None) -> SimulatedAutho
             }
         )
         pupil_parts.append(roster[PUPIL_COLUMNS])
-        truth = output.truth
+        truth = output.truth.drop(columns="person")
         truth.insert(0, "academic_year", year)
         truth.insert(1, "school_urn", roster["school_urn"].to_numpy())
         truth.insert(2, "upn", roster["upn"].to_numpy())
-        truth.insert(3, "latent_score", z)
-        truth["unclassified"] = unclassified
+        truth.insert(3, "latent_score", latent[:, 0])
+        truth.insert(4, "percentile", latent[:, 1])
+        truth.insert(5, "target_rate", latent[:, 2])
+        truth["unclassified"] = enrolments["unclassified"].to_numpy()
         truth_parts.append(truth[TRUTH_COLUMNS])
 
     pid_order = np.array(sorted(upn_by_pid))
@@ -250,12 +358,15 @@ def simulate_authority(config: SimulationConfig | None = None) -> SimulatedAutho
     )[MARK_COLUMNS]
     marks_parts.clear()
     public_schools = schools[SCHOOL_COLUMNS].copy()
+    episodes = pd.concat(episode_parts, ignore_index=True)
+    episodes["kind"] = pd.Categorical(episodes["kind"], categories=list(EPISODE_KIND_NAMES))
     return SimulatedAuthority(
         config=config,
         schools=public_schools,
         pupils=pd.concat(pupil_parts, ignore_index=True),
         marks=marks,
         truth=pd.concat(truth_parts, ignore_index=True),
+        episodes=episodes[EPISODE_COLUMNS],
         school_truth=schools[["school_urn", *SCHOOL_EFFECTS]].copy(),
     )
 

@@ -126,6 +126,60 @@ reduced timetables, ``U``, ``N``) per phase. With term-time holidays (``G``) it 
 unauthorised absence rate; tuned so that the simulated unauthorised rate per phase comes close
 to :data:`PUBLISHED` (see ``docs/simulator.md``)."""
 
+ILLNESS_SEASON: dict[str, tuple[int, float]] = {
+    # UKHSA, Surveillance of influenza and other seasonal respiratory viruses in the UK,
+    # winter 2022 to 2023: influenza and group A streptococcus peaked in December 2022 (weeks
+    # 49-51), an early and high season; DfE term figures: primary illness 4.4% of sessions in
+    # autumn 2022 against 3.5% in spring 2023. Peak late November to early December (the cosine
+    # is broad); amplitude an assumption.
+    "2022/23": (325, 0.3),
+    # Public Health England, Surveillance of influenza and other respiratory viruses in the UK,
+    # winter 2018 to 2019: a moderate season peaking in late January 2019. Amplitude an
+    # assumption.
+    "2018/19": (25, 0.2),
+}
+"""Per regime: (day of year of the illness peak, amplitude of the cosine season)."""
+
+
+@dataclass(frozen=True)
+class Epidemic:
+    """A winter wave of flu-like illness: onsets spread as a normal curve around ``peak_day``
+    (day of year, ``sd_days`` wide), ``attack`` = the share of pupils who catch it; spells
+    last longer than a cold (``continuation``)."""
+
+    peak_day: int
+    sd_days: float
+    attack: float
+    continuation: float = 0.7
+
+
+EPIDEMICS: dict[str, Epidemic] = {
+    # UKHSA, winter 2022 to 2023: influenza GP consultations of 5-14-year-olds peaked in week 50
+    # (mid-December 2022) at the highest level since 2010/11, alongside scarlet fever and group
+    # A streptococcus. Symptomatic influenza attack rates in children are ~10-20% a season
+    # (Somes et al. 2018, a meta-analysis: ~13% in unvaccinated children), and flu was not
+    # alone that December. The DfE's primary illness rate was 1.2 points of sessions higher in
+    # autumn 2022 than in autumn 2023 (4.36% against 3.14%), part of it the early season
+    # itself: about a fifth of pupils missing three days more. Assumption: 18% catch the wave.
+    "2022/23": Epidemic(peak_day=345, sd_days=10, attack=0.18),
+    # PHE, winter 2018 to 2019: a moderate season (mostly A(H1N1)pdm09) peaking in late
+    # January; assumption: 7% of pupils.
+    "2018/19": Epidemic(peak_day=25, sd_days=14, attack=0.07),
+}
+"""Per regime: the winter's epidemic wave (:class:`Epidemic`)."""
+
+EPISODE_SCALE: dict[str, dict[str, float]] = {
+    "2022/23": {},
+    # Before the pandemic, fewer pupils struggled with their mental health (NHS, Mental Health
+    # of Children and Young People: a probable mental disorder in 12.1% of 7-16-year-olds in
+    # 2017, 20.3% of 8-16-year-olds in 2023) and suspensions were rarer (DfE: 5.36 per 100
+    # pupils in 2018/19 against 9.33 in 2022/23); referrals to children's social care were
+    # about as many (DfE, Characteristics of children in need: 650,000 in 2018/19 and 2022/23).
+    "2018/19": {"anxiety": 0.6, "disengagement": 0.6, "suspension": 0.57},
+}
+"""Per regime and kind of episode (and ``suspension``): a factor on the onset hazard (1 where
+not given), from the regime year's published figures."""
+
 TAIL_MEAN = 2 / 3
 """Mean annual absence rate of severe absentees (50%+ band): density falling linearly from
 50% to 100%."""
@@ -378,3 +432,161 @@ def year_group_shares(regime: str) -> pd.Series:
     Year 11)."""
     per = load_absence_bands(regime).groupby("year_group")["enrolments"].sum()
     return per / per.sum()
+
+
+# --- the baseline's fit --------------------------------------------------------------------------
+
+FIT_KNOTS = (
+    0.0,
+    0.03,
+    0.1,
+    0.2,
+    0.3,
+    0.4,
+    0.45,
+    0.5,
+    0.55,
+    0.6,
+    0.65,
+    0.7,
+    0.75,
+    0.8,
+    0.83,
+    0.86,
+    0.88,
+    0.9,
+    0.92,
+    0.94,
+    0.96,
+    0.98,
+    0.99,
+    0.995,
+    1.0,
+)
+"""Percentiles at which the deflation of the background rate is fitted (linear between)."""
+
+
+@dataclass(frozen=True)
+class BaselineFit:
+    """What :mod:`simulator.fit` fitted for one regime: per group (phase, FSM, any SEN; or
+    phase and *Unclassified*) the deflation ``k(u)`` of the background rate at
+    :data:`FIT_KNOTS`, and per phase the intercept of the logit of the background's share of
+    other (mostly unauthorised) absence."""
+
+    regime: str
+    factors: dict[str, tuple[float, ...]]
+    other_intercept: dict[str, float]
+    provenance: dict[str, object]
+
+    @staticmethod
+    def group_key(phase: str, fsm: int, sen_any: int, unclassified: bool) -> str:
+        return f"{phase}|unclassified" if unclassified else f"{phase}|fsm={fsm}|sen={sen_any}"
+
+    def factor(
+        self,
+        u: np.ndarray,
+        phase: np.ndarray,
+        fsm: np.ndarray,
+        sen_any: np.ndarray,
+        unclassified: np.ndarray,
+    ) -> np.ndarray:
+        """``k(u)`` for each enrolment (1 where the group was never fitted)."""
+        keys = np.array(
+            [
+                self.group_key(p, int(f), int(s), bool(c))
+                for p, f, s, c in zip(phase, fsm, sen_any, unclassified, strict=True)
+            ]
+        )
+        out = np.ones(len(u))
+        for key in np.unique(keys):
+            rows = keys == key
+            if key in self.factors:
+                out[rows] = np.interp(u[rows], FIT_KNOTS, self.factors[key])
+        return out
+
+    @classmethod
+    def neutral(cls, regime: str) -> BaselineFit:
+        """No deflation; intercepts from the share of unauthorised absence (a starting point
+        for the fit)."""
+        share = DISENGAGED_SHARE[regime]
+        return cls(
+            regime=regime,
+            factors={},
+            other_intercept={p: float(np.log(s / (1 - s))) for p, s in share.items()},
+            provenance={"fitted": False},
+        )
+
+
+FIT_FILE = "data/baseline_fit.json"
+
+
+def baseline_fit(regime: str) -> BaselineFit:
+    """The shipped fit for ``regime`` (``simulator/data/baseline_fit.json``), or the neutral
+    starting point when it has none."""
+    import json
+
+    resource = importlib.resources.files("simulator").joinpath(FIT_FILE)
+    if not resource.is_file():
+        return BaselineFit.neutral(regime)
+    fits = json.loads(resource.read_text(encoding="utf-8"))
+    if regime not in fits:
+        return BaselineFit.neutral(regime)
+    entry = fits[regime]
+    return BaselineFit(
+        regime=regime,
+        factors={k: tuple(v) for k, v in entry["factors"].items()},
+        other_intercept=dict(entry["other_intercept"]),
+        provenance=dict(entry.get("provenance", {})),
+    )
+
+
+# --- within-year figures -------------------------------------------------------------------------
+
+TERM_FILE = "data/term_absence_2022_23_2023_24.csv"
+_TERM_PHASES = {"Primary": "primary", "Secondary": "secondary", "Special": "special"}
+_TERM_PERIODS = {"autumn": "autumn", "spring": "spring", "academic year": "year"}
+
+
+@functools.cache
+def _read_terms() -> pd.DataFrame:
+    resource = importlib.resources.files("simulator").joinpath(TERM_FILE)
+    with importlib.resources.as_file(resource) as path:
+        return pd.read_csv(path, dtype={"academic_year": str})
+
+
+def term_figures(academic_year: str, level: str = "National") -> pd.DataFrame:
+    """The DfE's autumn, spring and whole-year figures of one academic year (register data,
+    ``term_absence_2022_23_2023_24.csv``): one row per phase (primary/secondary/special) and
+    period (autumn/spring/year) with ``overall_absence``, ``unauthorised_absence``,
+    ``illness`` and ``pa`` as fractions, and the summer term's absence and illness derived
+    from the year and the two terms (the file has no summer rows; PA cannot be derived).
+    Empty for a year the file does not hold."""
+    raw = _read_terms()
+    rows = raw[
+        (raw["academic_year"] == academic_year)
+        & (raw["geographic_level"] == level)
+        & raw["phase"].isin(_TERM_PHASES)
+    ]
+    frame = pd.DataFrame(
+        {
+            "phase": rows["phase"].map(_TERM_PHASES).to_numpy(),
+            "period": rows["period"].map(_TERM_PERIODS).to_numpy(),
+            "possible": rows["possible_sessions"].to_numpy(dtype=float),
+            "overall_absence": rows["overall_absence_perc"].to_numpy() / 100,
+            "unauthorised_absence": rows["unauthorised_absence_perc"].to_numpy() / 100,
+            "illness": rows["illness_perc"].to_numpy() / 100,
+            "pa": rows["pa_perc"].to_numpy() / 100,
+        }
+    )
+    summers = []
+    for phase, group in frame.groupby("phase"):
+        by = group.set_index("period")
+        if not {"autumn", "spring", "year"} <= set(by.index):
+            continue
+        possible = by.loc["year", "possible"] - by.loc[["autumn", "spring"], "possible"].sum()
+        derived = {"phase": phase, "period": "summer", "possible": possible, "pa": np.nan}
+        for column in ("overall_absence", "unauthorised_absence", "illness"):
+            missed = (by[column] * by["possible"]).to_dict()
+            derived[column] = (missed["year"] - missed["autumn"] - missed["spring"]) / possible
+        summers.append(derived)
+    return pd.concat([frame, pd.DataFrame(summers)], ignore_index=True)

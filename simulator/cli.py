@@ -71,10 +71,21 @@ def simulate(
             "DIR/registers/<urn>/.",
         ),
     ] = False,
+    report: Annotated[
+        bool,
+        typer.Option(
+            "--report",
+            help="Also print the calibration report: every target (DfE bands, term figures, "
+            "persistence between years, code mix) simulated beside real.",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a local authority's schools, pupils and register marks.
 
-    Absence follows the DfE's national figures for the regime year (see docs/simulator.md).
+    Pupils live through their year: a stable propensity, drifting, plus episodes that begin
+    during the year (long illness, anxiety, family crisis, disengagement, holidays,
+    suspensions), calibrated to the DfE's figures for the regime year (docs/simulator.md).
+    The episodes are written apart (episodes.parquet): nothing but evaluation may read them.
     """
     import time
 
@@ -99,8 +110,8 @@ def simulate(
     elapsed = time.perf_counter() - started
     typer.echo(
         f"Simulated {config.la_name} ({counts['schools']} schools, regime {config.regime}, "
-        f"seed {config.seed}): {counts['pupils']:,} pupil-years, {counts['marks']:,} marks "
-        f"in {elapsed:.1f} s -> {out}"
+        f"seed {config.seed}): {counts['pupils']:,} pupil-years, {counts['marks']:,} marks, "
+        f"{counts['episodes']:,} episodes in {elapsed:.1f} s -> {out}"
     )
     if register_files:
         typer.echo(
@@ -110,3 +121,12 @@ def simulate(
         )
     typer.echo("")
     typer.echo(format_headline_table(headline_figures(authority)))
+    if report:
+        from simulator.report import calibration_report, format_report, pa_so_far_table
+
+        targets, outcomes = calibration_report(authority)
+        typer.echo("")
+        typer.echo(f"Calibration report (regime {config.regime}):")
+        typer.echo(format_report(targets))
+        typer.echo("")
+        typer.echo(pa_so_far_table(outcomes))

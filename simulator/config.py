@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from features.calendar import academic_year_label, parse_academic_year
-from simulator.calibration import REGIMES
+from simulator.calibration import REGIMES, BaselineFit
+from simulator.episodes import DEFAULT_EPISODES, EpisodeKind, Suspensions
 from simulator.terms import TermDates, default_term_dates
 
 DEFAULT_YEARS = ("2022/23", "2023/24", "2024/25")
@@ -17,81 +18,92 @@ PUPILS_PER_SCHOOL = 500
 
 @dataclass(frozen=True)
 class Dynamics:
-    """Within-year dynamics: how a pupil's annual absence is spread over the year.
+    """How absence unfolds in time: the calendar's shape, each pupil's background spells and
+    slow drift, and the episodes that begin during the year (:mod:`simulator.episodes`).
 
-    The defaults are tuned against the DfE figures listed in ``docs/simulator.md``.
+    Every number says where it comes from; *assumption* marks those with no published figure
+    behind them (``docs/simulator.md`` lists them all).
     """
 
-    # Day of week (Monday..Friday) multipliers of the intensity, for illness-type and for
-    # disengagement-type absence (normalised to mean 1 over the school days).
+    # Day of week (Monday..Friday) multipliers of illness-type and other absence. DfE, Pupil
+    # attendance in schools 2024/25: Friday about 0.8-1 point above midweek (mainly illness,
+    # also unauthorised), Monday slightly above midweek (mainly unauthorised).
     weekday_illness: tuple[float, ...] = (0.98, 0.98, 0.97, 0.98, 1.08)
-    weekday_disengaged: tuple[float, ...] = (1.03, 0.97, 0.96, 0.97, 1.12)
-    # Illness peaks in winter: 1 + amplitude * cos(2π (day of year - peak) / 365).
-    illness_season_amplitude: float = 0.22
-    illness_season_peak_day: int = 15  # mid-January
-    # Disengagement rises through the year (summer peak), most in secondary:
-    # intensity = 1 + rise * (fraction of the school year elapsed - 0.5), per phase.
-    disengaged_rise: Mapping[str, float] = field(
-        default_factory=lambda: {"primary": 0.4, "secondary": 0.7, "special": 0.4}
+    weekday_other: tuple[float, ...] = (1.05, 0.96, 0.95, 0.96, 1.12)
+    # Illness peaks in winter: 1 + amplitude * cos(2π (day of year - peak) / 365); None = the
+    # regime's season (calibration.ILLNESS_SEASON, from the year's surveillance reports).
+    illness_season_amplitude: float | None = None
+    illness_season_peak_day: int | None = None
+    # Everyone catches colds: a common illness-type background per phase (share of sessions)
+    # on top of each pupil's own propensity (assumption; illness is 3.1-3.7% of sessions in
+    # the DfE's figures, spread over most pupils, while unauthorised absence is concentrated).
+    # These are 2022/23's; other regimes scale them by their published illness rate.
+    common_illness_rate: Mapping[str, float] = field(
+        default_factory=lambda: {"primary": 0.015, "secondary": 0.010, "special": 0.015}
     )
-    # Absence rises in the last week of each half-term, most before Christmas and summer.
+    # Other (non-illness) absence by term, relative to the autumn term: flat into spring,
+    # then a summer rise (term-time holidays before the summer, disengagement). DfE term
+    # figures, absence other than illness, 2022/23 and 2023/24 alike: primary 2.1% / 2.1% /
+    # ~3.1% of sessions in autumn / spring / summer, secondary 4.2% / 4.9% / ~6.5% (summer
+    # derived from the year). Episodes that begin during the year add to spring and summer on
+    # their own, so the background's spring factor is 1.
+    other_by_term: Mapping[str, tuple[float, float, float]] = field(
+        default_factory=lambda: {
+            "primary": (1.0, 1.0, 1.7),
+            "secondary": (1.0, 1.0, 1.85),
+            "special": (1.0, 1.0, 1.4),
+        }
+    )
+    # Absence rises in the last week of each half-term and more before a holiday (DfE weekly
+    # figures: the last week of autumn 2024 reached 9.4%). Sizes are assumptions.
     half_term_end_uplift: float = 0.15
     term_end_uplift: float = 0.25
-    # The first two weeks of September have less absence (fresh start).
+    # The first two weeks of September have less absence (DfE weekly figures; size assumed).
     september_start_factor: float = 0.85
-    # Spells: mean spell length (school days) of a pupil's "segments"; see model.py.
-    mean_spell_days: float = 1.45
-    long_illness_spell_probability: float = 0.02
-    long_illness_spell_days: tuple[int, int] = (4, 10)
-    # Acute illness episodes (flu, chickenpox, an operation): a block of 3-10 days for some
-    # pupil-years, more likely in winter and for illness-type pupils; part of the year's
-    # budget, so an early episode inflates the rate so far without raising the rest of the year.
-    illness_episode_probability: float = 0.15
-    illness_episode_days: tuple[int, int] = (3, 10)
-    # Half-day absences (medical appointments, arriving after the register closed, sent
-    # home ill): probability that an absence day is only half a day.
+    # Year 7: low absence in the first half-term at secondary, then rising (FFT Education
+    # Datalab, attendance tracker: Year 7 absence climbs through the year). Relative to the
+    # year group's own mean; the sizes are assumptions.
+    year7_first_half_term: float = 0.75
+    year7_summer: float = 1.2
+    # Background spells: the chance that an absence day is followed by another, for
+    # illness-type (a cold lasts a day or three) and other absence (odd days). With the
+    # episodes this gives spells of mostly one or two days (FFT Education Datalab).
+    illness_continuation: float = 0.45
+    other_continuation: float = 0.2
+    # Half days (medical appointments, arriving after the register closed, sent home ill):
+    # share of background absence days that are one session only (assumption; the DfE's M and
+    # U are 0.32% and 0.22% of sessions).
     half_day_probability: float = 0.10
-    # Share of absence that is disengagement-type (unauthorised, suspensions, reduced
-    # timetables) rather than illness-type, by phase; None = the regime's
-    # calibration.DISENGAGED_SHARE (tuned to the DfE's unauthorised absence by phase).
-    disengaged_share: Mapping[str, float] | None = None
-    # How strongly a pupil's latent absence level, and a persistent style, tilt them towards
-    # disengagement-type absence (log-odds per standard deviation).
-    disengaged_level_slope: float = 0.9
-    disengaged_style_slope: float = 0.8
-    # Term-time holidays (G; H before 2024 when agreed) in a block next to a school holiday.
+    # Slow drift of each pupil's background absence within the year: a weekly
+    # Ornstein-Uhlenbeck process on the log-hazard (assumption: standard deviation and
+    # correlation time; real weekly attendance is autocorrelated beyond what spells explain).
+    drift_sd: float = 0.25
+    drift_weeks: float = 8.0
+    # Share of a pupil's background absence that is other (mostly unauthorised) rather than
+    # illness-type: logit = phase intercept (fitted to the DfE's unauthorised absence by phase,
+    # simulator/data/baseline_fit.csv) + slopes per SD of the latent level and of a persistent
+    # style (assumption: heavier absentees lean to unauthorised absence).
+    other_level_slope: float = 0.9
+    other_style_slope: float = 0.8
+    # Term-time holidays (G; H before 2024 when agreed) in a block next to a school holiday,
+    # by phase (G is 0.46% of sessions, DfE 2024/25, more in primary).
     holiday_probability: Mapping[str, float] = field(
-        default_factory=lambda: {"primary": 0.32, "secondary": 0.18, "special": 0.10}
+        default_factory=lambda: {"primary": 0.20, "secondary": 0.12, "special": 0.06}
     )
     holiday_days: tuple[int, ...] = (2, 3, 4, 5, 5, 5, 5, 6, 7, 8, 10)
-    # Religious observance (R): share of pupils who observe two festival days a year.
+    # Religious observance (R): share of pupils who observe two festival days a year (R is
+    # 0.10% of sessions, DfE 2024/25).
     observance_share: float = 0.07
-    # Gradual change within the year: intensity × exp(drift × (fraction of year - ½)), with
-    # drift = slope × the year's latent innovation + noise — a pupil whose level rises (or
-    # falls) this year changes during the year, not overnight in September.
-    drift_innovation_slope: float = 0.9
-    drift_noise: float = 0.4
-    # Disengagement escalates: drift also rises with the pupil's disengagement share, so
-    # unauthorised absence early on foreshadows more later (drift is centred per phase).
-    drift_disengaged_slope: float = 1.5
-    # Life events (bereavement, anxiety, housing, long illness...): log-odds rise with the
-    # year's latent innovation and with the latent level (so events mostly explain a bad
-    # year); intensity after the event is multiplied by 1 + amplitude.
-    life_event_intercept: float = -3.0
-    life_event_slope: float = 1.0
-    life_event_level_slope: float = 0.8
-    life_event_amplitude: tuple[float, float] = (3.0, 8.0)
-    life_event_ramp_days: int = 10
-    life_event_recovery_probability: float = 0.4
-    life_event_recovery_after_days: tuple[int, int] = (20, 60)
-    # Lateness: L (before the register closed) on about 1.9% of sessions.
+    # Lateness: L (before the register closed) on about 1.9% of sessions (DfE 2024/25: 1.87%).
     late_share_of_am_present: float = 0.040
-    # Approved educational activities (attendance): trips (V), off-site provision (B; K
-    # from 2024).
+    # Approved educational activities (attendance): trips (V, 0.78% of sessions), off-site
+    # provision (B, 0.25%; K from 2024).
     trip_days_per_year_group: float = 1.6
     off_site_provision_share: Mapping[str, float] = field(
         default_factory=lambda: {"primary": 0.003, "secondary": 0.025, "special": 0.03}
     )
+    episodes: tuple[EpisodeKind, ...] = DEFAULT_EPISODES
+    suspensions: Suspensions = field(default_factory=Suspensions)
 
 
 @dataclass(frozen=True)
@@ -124,9 +136,12 @@ class SimulationConfig:
     internal_move_share: float = 0.5  # of those, moving to another school of the LA
     mover_latent_shift: float = 0.8  # movers are drawn towards higher absence (log-weight/SD)
     # Latent absence propensity.
-    persistence: float = 0.72  # AR(1) coefficient of a pupil's latent level between years
+    persistence: float = 0.95  # AR(1) coefficient of a pupil's latent level between years
     school_effect_share: float = 0.06  # variance share of the school random effect
     dynamics: Dynamics = field(default_factory=Dynamics)
+    # The background's fitted deflation and other-share intercepts; None = the shipped fit of
+    # the regime (simulator/data/baseline_fit.json). simulator.fit passes its own while fitting.
+    baseline: BaselineFit | None = None
 
     def __post_init__(self) -> None:
         if self.pupils < 200:

@@ -13,6 +13,8 @@ from features.schema import PUPIL_COLUMNS, ROSTER_COLUMNS, SCHOOL_COLUMNS
 from simulator.authority import SimulatedAuthority
 
 REGISTER_COLUMNS = ["upn", "date", "session", "mark", "minutes_late"]
+EPISODES_FILE = "episodes.parquet"
+"""The simulator's truth: one row per episode (:data:`simulator.authority.EPISODE_COLUMNS`)."""
 """Header of the weekly register files (long form)."""
 
 _DATE_COLUMNS = ("date_of_birth", "entry_date", "leaving_date")
@@ -32,7 +34,8 @@ def write_authority(
     authority: SimulatedAuthority, out_dir: Path, register_files: bool = False
 ) -> dict[str, int]:
     """Write the authority under ``out_dir`` (created if needed; existing files of the same
-    names are replaced). Returns counts of what was written: ``schools, pupils, marks`` and,
+    names are replaced). Returns counts of what was written: ``schools, pupils, marks,
+    episodes`` and,
     with ``register_files``, ``register_files`` (weekly register files, rosters not counted),
     ``register_rows`` and ``rosters`` (one per school)."""
     out_dir = Path(out_dir)
@@ -40,10 +43,14 @@ def write_authority(
     authority.schools[SCHOOL_COLUMNS].to_csv(out_dir / "schools.csv", index=False)
     _iso_dates(authority.pupils[PUPIL_COLUMNS]).to_csv(out_dir / "pupils.csv", index=False)
     authority.marks.to_parquet(out_dir / "marks.parquet", index=False, compression="zstd")
+    # The truth, apart: which pupil had which difficulty when. Evaluation may read it; no
+    # feature, model input or service code may (tests/simulator/test_truth_kept_apart.py).
+    authority.episodes.to_parquet(out_dir / EPISODES_FILE, index=False)
     counts = {
         "schools": len(authority.schools),
         "pupils": len(authority.pupils),
         "marks": len(authority.marks),
+        "episodes": len(authority.episodes),
     }
     if register_files:
         files, rows, rosters = write_register_files(authority, out_dir / "registers")

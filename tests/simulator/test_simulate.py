@@ -20,6 +20,8 @@ from features.codes import CODE_SET_2024_FROM, INVALID_CATEGORY_ID, categories
 from features.schema import MARK_COLUMNS, PUPIL_COLUMNS, ROSTER_COLUMNS, SCHOOL_COLUMNS
 from features.upn import is_valid_upn
 from simulator import SimulationConfig, simulate_authority, write_authority
+from simulator.authority import EPISODE_COLUMNS
+from simulator.episodes import EPISODE_KIND_NAMES
 from simulator.output import REGISTER_COLUMNS
 
 YEARS = ("2023/24", "2024/25")
@@ -315,6 +317,7 @@ def test_cli_writes_the_files_and_prints_headline_figures(tmp_path):
         "schools.csv",
         "pupils.csv",
         "marks.parquet",
+        "episodes.parquet",
         "registers",
     }
     lines = result.output.splitlines()
@@ -323,6 +326,28 @@ def test_cli_writes_the_files_and_prints_headline_figures(tmp_path):
     assert "PA" in result.output and "severe" in result.output
     marks = pd.read_parquet(out / "marks.parquet")
     assert len(marks) > 0 and str(marks["date"].min().date()) >= "2024-09-01"
+    episodes = pd.read_parquet(out / "episodes.parquet")
+    assert list(episodes.columns) == EPISODE_COLUMNS
+    assert set(episodes["kind"].astype(str)) <= set(EPISODE_KIND_NAMES)
+    assert set(episodes["upn"].astype(str)) <= set(marks["upn"].astype(str))
+    # Every episode is dated inside the year; those still running in July have no end.
+    assert (episodes["start"] >= marks["date"].min()).all()
+    ended = episodes["end"].notna()
+    assert (episodes.loc[ended, "end"] >= episodes.loc[ended, "start"]).all()
+
+
+def test_the_report_prints_each_target_simulated_beside_real(tmp_path):
+    from ews.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        ["simulate", "--out", str(tmp_path), "--pupils", "600", "--years", "2", "--report"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Calibration report (regime 2022/23)" in result.output
+    for target in ("bands TVD", "PA autumn", "PA spring", "year-to-year correlation", "AUC"):
+        assert target in result.output
+    assert "targets met" in result.output and "PA so far, week" in result.output
 
 
 def test_cli_refuses_a_bad_regime_and_writes_nothing(tmp_path):

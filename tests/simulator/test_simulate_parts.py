@@ -1,4 +1,5 @@
-"""Building blocks of the simulator: DfE bands and quantiles, budgets, term dates, UPNs."""
+"""Building blocks of the simulator: DfE bands and quantiles, episodes, drift, the calendar's
+shape, the fitted background, term dates, UPNs."""
 
 from __future__ import annotations
 
@@ -13,14 +14,21 @@ from hypothesis import strategies as st
 from features.upn import is_valid_upn
 from simulator.calibration import (
     BAND_COLUMNS,
+    EPIDEMICS,
+    FIT_KNOTS,
+    REGIMES,
+    BaselineFit,
     RateDistributions,
     band_of,
+    baseline_fit,
     characteristic_shares,
     load_absence_bands,
 )
-from simulator.config import parse_years
-from simulator.model import _budget_in_band
+from simulator.config import Dynamics, parse_years
+from simulator.episodes import DEFAULT_EPISODES, SEASONS, weekly_season
+from simulator.model import Episodes, PupilYear, draw_episodes, weekly_drift
 from simulator.population import UpnAllocator
+from simulator.shapes import DayShapes
 from simulator.terms import TermDates, default_term_dates
 
 
@@ -85,29 +93,128 @@ def test_rates_are_valid_fractions_and_rise_with_the_percentile(u, phase, year_g
     assert np.all(np.diff(rates) >= -1e-12)
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    rate=st.floats(0, 1),
-    possible=st.integers(2, 380),
-    seed=st.integers(0, 2**32 - 1),
-)
-def test_budget_stays_within_a_session_of_the_rate_and_in_its_band(rate, possible, seed):
-    budget = _budget_in_band(np.array([rate]), np.array([possible]), np.random.default_rng(seed))
-    assert 0 <= budget[0] <= possible
-    assert abs(budget[0] - rate * possible) <= 1.0 + 1e-9
-    # When a whole session fits inside the rate's band, the budget never leaves it.
-    lower, upper = np.floor(rate / 0.05 + 1e-9) * 0.05, np.floor(rate / 0.05 + 1e-9) * 0.05 + 0.05
-    if rate < 0.5 and np.ceil(lower * possible) < upper * possible:
-        assert band_of(budget / possible)[0] == band_of(np.array([rate]))[0]
+# --- episodes, drift and the calendar's shape ------------------------------------------------
 
 
-def test_budget_rounding_is_nearly_unbiased():
-    # Only rates within a session below a band edge are always rounded down: with 380
-    # sessions that is 1/19 of the pupils, each half a session on average → -0.026 sessions.
-    rng = np.random.default_rng(0)
-    rate = rng.uniform(0, 0.3, size=200_000)
-    budget = _budget_in_band(rate, np.full(len(rate), 380), rng)
-    assert budget.mean() - (rate * 380).mean() == pytest.approx(-0.5 / 19, abs=0.01)
+def _episodes(onset, ramp_end, plateau_end, recovery_end) -> Episodes:
+    as_array = lambda v: np.array([[v]])  # noqa: E731 - one person, one kind
+    return Episodes(
+        onset=as_array(onset),
+        precursor_start=as_array(-1),
+        ramp_end=as_array(ramp_end),
+        plateau_end=as_array(plateau_end),
+        recovery_end=as_array(recovery_end),
+        intensity=as_array(0.3),
+        carried=as_array(False),
+    )
+
+
+def test_an_episode_ramps_up_holds_and_recovers_by_hand():
+    # Onset on day 2, full by day 5 (a 3-day ramp), plateau to day 7, recovered by day 9.
+    profile = _episodes(2, 5, 7, 9).profile(0, np.array([0]), 11)[0]
+    np.testing.assert_allclose(profile, [0, 0, 1 / 3, 2 / 3, 1, 1, 1, 1, 0.5, 0, 0], atol=1e-6)
+
+
+def test_no_episode_has_no_profile():
+    assert not _episodes(-1, -1, -1, -1).profile(0, np.array([0]), 20).any()
+
+
+def _shapes() -> DayShapes:
+    return DayShapes(default_term_dates("2024/25"), Dynamics(), "2022/23")
+
+
+def test_calendar_shapes_have_mean_one_and_their_peaks_where_the_dfe_sees_them():
+    shapes = _shapes()
+    assert shapes.illness.mean() == pytest.approx(1.0)
+    assert shapes.other.mean(axis=1) == pytest.approx([1.0, 1.0, 1.0])
+    december = (shapes.days >= np.datetime64("2024-12-01")) & (
+        shapes.days <= np.datetime64("2024-12-20")
+    )
+    june = (shapes.days >= np.datetime64("2025-06-01")) & (
+        shapes.days <= np.datetime64("2025-06-30")
+    )
+    assert shapes.illness[december].mean() > 1.4 * shapes.illness[june].mean()
+    secondary = shapes.other[1]
+    assert secondary[shapes.half_term >= 4].mean() > 1.3 * secondary[shapes.half_term <= 1].mean()
+    # Year 7: a quiet first half-term, then more absence than the year's average by summer.
+    assert shapes.year7[shapes.half_term == 0].mean() < 0.85 < 1.1 < shapes.year7[-20:].mean()
+    assert shapes.epidemic.sum() == pytest.approx(EPIDEMICS["2022/23"].attack, rel=0.05)
+
+
+@pytest.mark.parametrize("season", SEASONS)
+def test_every_season_has_mean_one(season):
+    shapes = _shapes()
+    weekly = weekly_season(season, shapes.week_illness, shapes.week_after_break)
+    assert weekly.mean() == pytest.approx(1.0)
+    if season == "term_start":
+        assert weekly[0] == weekly.max()  # most onsets in the first weeks of the year
+
+
+def test_the_weekly_drift_has_mean_one_and_moves_slowly():
+    shapes = _shapes()
+    drift = weekly_drift(20_000, shapes, Dynamics(), np.random.default_rng(0))
+    assert drift.mean() == pytest.approx(1.0, abs=0.01)
+    log = np.log(drift[:, shapes.week_first_day])
+    next_week = np.corrcoef(log[:, 10], log[:, 11])[0, 1]
+    a_term_later = np.corrcoef(log[:, 10], log[:, 25])[0, 1]
+    assert next_week > 0.8 > 0.3 > a_term_later
+
+
+def test_onsets_of_an_average_pupil_happen_at_the_kinds_yearly_rate():
+    shapes = _shapes()
+    n = 40_000
+    zeros = np.zeros(n)
+    pupils = PupilYear(
+        person=np.arange(n),
+        phase=np.full(n, 1),
+        year_group=np.full(n, 9),
+        female=zeros.astype(bool),
+        fsm=zeros.astype(bool),
+        sen_any=zeros.astype(bool),
+        school=zeros.astype(int),
+        start=zeros.astype(int),
+        end=np.full(n, shapes.n_days - 1),
+        base_rate=np.full(n, 0.05),
+        z=zeros,
+        style=zeros,
+        late_trait=zeros,
+        observant=zeros.astype(bool),
+        carried=np.zeros((n, len(DEFAULT_EPISODES)), dtype=np.float32),
+    )
+    episodes = draw_episodes(pupils, n, shapes, Dynamics(), np.random.default_rng(1))
+    for k, kind in enumerate(DEFAULT_EPISODES):
+        # The hazard scales with the year group's factor: Year 9's chance of an onset.
+        hazard = -np.log1p(-kind.yearly_onset["secondary"]) * kind.year_group_factor[8]
+        observed = (episodes.onset[:, k] >= 0).mean()
+        assert observed == pytest.approx(1 - np.exp(-hazard), rel=0.1), kind.name
+    # Onsets are spread over the whole year, not decided in September.
+    onsets = episodes.onset[episodes.onset >= 0]
+    assert (onsets > shapes.n_days // 2).mean() > 0.3
+
+
+def test_the_shipped_fit_is_interpolated_between_its_knots_and_neutral_without_one():
+    fit = BaselineFit(
+        regime="2022/23",
+        factors={"primary|fsm=0|sen=0": tuple(np.linspace(1.0, 0.5, len(FIT_KNOTS)))},
+        other_intercept={},
+        provenance={},
+    )
+    u = np.array([FIT_KNOTS[1], (FIT_KNOTS[1] + FIT_KNOTS[2]) / 2, 0.5])
+    step = 0.5 / (len(FIT_KNOTS) - 1)
+    factor = fit.factor(u, np.array(["primary"] * 3), np.zeros(3), np.zeros(3), np.zeros(3, bool))
+    assert factor[0] == pytest.approx(1.0 - step)
+    assert factor[1] == pytest.approx(1.0 - 1.5 * step)
+    other = fit.factor(u, np.array(["secondary"] * 3), np.zeros(3), np.zeros(3), np.zeros(3, bool))
+    np.testing.assert_array_equal(other, 1.0)  # a group the fit never saw is not deflated
+    assert BaselineFit.neutral("2018/19").factors == {}
+
+
+def test_every_regime_ships_a_fit():
+    for regime in REGIMES:
+        fit = baseline_fit(regime)
+        assert fit.provenance.get("fitted"), regime
+        assert all(len(v) == len(FIT_KNOTS) for v in fit.factors.values())
+        assert set(fit.other_intercept) == {"primary", "secondary", "special"}
 
 
 def test_characteristic_shares_sum_to_one_per_phase_and_year_group():
