@@ -198,9 +198,10 @@ def create_app(
             # Scores stored under another version (the alias moved while we were stopped) are
             # brought up to date in the background; the lists answer meanwhile, labelled with
             # the version that made them.
-            threading.Thread(
+            app.state.stale_rescoring = threading.Thread(
                 target=_rescore_stale, args=(holder.current,), name="ews-rescore", daemon=True
-            ).start()
+            )
+            app.state.stale_rescoring.start()
         try:
             yield
         finally:
@@ -225,6 +226,8 @@ def create_app(
     app.state.db = db
     app.state.holder = holder
     app.state.page_cache = risk.PageCache(settings.page_cache_bytes)
+    app.state.stale_rescoring = None
+    """The background re-scoring of schools scored by another version (started at start-up)."""
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from serving.models import AuditEvent, Pupil
 from serving.routes.pages import COOKIE, change_points, line_chart, percent, risk_percent
-from tests.serving.conftest import OTHER_SCHOOL, SCHOOL, Service, load_weeks
+from tests.serving.helpers import OTHER_SCHOOL, SCHOOL, Service, load_weeks
 
 WEEKS = range(1, 7)
 

@@ -14,7 +14,7 @@ from features.trajectory import build_trajectory
 from serving import store
 from serving.models import Mark, Pupil, Score, Trajectory, Upload
 from serving.pipeline import trajectory_from_bytes, trajectory_to_bytes
-from tests.serving.conftest import (
+from tests.serving.helpers import (
     OTHER_SCHOOL,
     SCHOOL,
     Service,

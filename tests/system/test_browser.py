@@ -24,7 +24,7 @@ import pytest
 
 from serving.app import create_app
 from serving.db import Database
-from tests.serving.conftest import (
+from tests.serving.helpers import (
     SCHOOL,
     FakeSource,
     Service,

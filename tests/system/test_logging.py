@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.serving.conftest import SCHOOL, make_school
+from tests.serving.helpers import SCHOOL, make_school
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_UPN = "Y380345619000"  # what the failures below quote in their messages
@@ -29,7 +29,7 @@ SERVER = textwrap.dedent(
     from serving.app import create_app
     from serving.cli import serve_app
     from serving.db import Database, upgrade
-    from tests.serving.conftest import FakeSource, add_keys, make_settings
+    from tests.serving.helpers import FakeSource, add_keys, make_settings
 
     data_dir, port, upn = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     url = f"sqlite:///{data_dir / 'ews.db'}"

@@ -14,7 +14,7 @@ from features.simulate import SimulationConfig, simulate_authority, write_author
 from serving.db import Database
 from serving.models import ApiKey, AuditEvent, ScoreRun, Trajectory, Upload
 from serving.settings import ServingSettings
-from tests.serving.conftest import FakeSource, free_port
+from tests.serving.helpers import FakeSource, free_port
 
 
 @pytest.fixture(scope="module")
