@@ -15,15 +15,25 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.db import Database, upgrade
-from serving.errors import log_failure, new_error_id
+from serving.errors import (
+    ServiceError,
+    Unauthenticated,
+    Unavailable,
+    http_status,
+    log_failure,
+    new_error_id,
+)
 from serving.modelstore import LoadedModel, MlflowModelSource, ModelHolder, ModelSource
-from serving.pipeline import ScoringConfig
 from serving.settings import ServingSettings
 
 log = logging.getLogger("ews.serving")
@@ -129,12 +139,17 @@ def is_unavailable(exc: Exception) -> bool:
     return any(hint in message for hint in _UNAVAILABLE_HINTS)
 
 
-def _scoring(settings: ServingSettings) -> ScoringConfig:
-    return ScoringConfig(
-        high_risk_threshold=settings.high_risk_threshold,
-        medium_risk_threshold=settings.medium_risk_threshold,
-        emerging_below=settings.emerging_below,
-    )
+_REFUSAL_HEADERS: dict[type[ServiceError], dict[str, str]] = {
+    Unauthenticated: {"WWW-Authenticate": "Bearer"},
+    Unavailable: {"Retry-After": "30"},
+}
+
+
+def refusal_response(exc: ServiceError) -> JSONResponse:
+    """A refusal as the API answers it: ``{"detail": {"message", "fix", …}}`` with its status
+    (and the headers its kind calls for)."""
+    headers = next((h for kind, h in _REFUSAL_HEADERS.items() if isinstance(exc, kind)), None)
+    return JSONResponse({"detail": exc.body}, status_code=http_status(exc), headers=headers)
 
 
 def create_app(
@@ -146,8 +161,9 @@ def create_app(
     rescore_on_model_change: bool = True,
 ) -> FastAPI:
     """Build the app. ``model_source`` defaults to the MLflow registry (``use_mlflow``)."""
-    from serving import store
+    from serving import risk_lists
     from serving.routes import keys, pages, referrals, risk, schools, scoring, system
+    from serving.store import rescoring
 
     settings = settings or ServingSettings()
     db = db or Database(
@@ -160,8 +176,8 @@ def create_app(
 
     def on_swap(model: LoadedModel) -> None:
         if rescore_on_model_change and holder.started:
-            n = store.rescore_all(
-                db, model, _scoring(settings), still_current=lambda: holder.current is model
+            n = rescoring.rescore_all(
+                db, model, settings.scoring, still_current=lambda: holder.current is model
             )
             log.info("re-scored %d school(s) with model version %s", n, model.version)
 
@@ -169,8 +185,8 @@ def create_app(
 
     def _rescore_stale(model: LoadedModel) -> None:
         try:
-            n = store.rescore_stale(
-                db, model, _scoring(settings), still_current=lambda: holder.current is model
+            n = rescoring.rescore_stale(
+                db, model, settings.scoring, still_current=lambda: holder.current is model
             )
         except Exception as exc:
             log_failure(log, "re-scoring stale schools at start-up failed", exc)
@@ -225,7 +241,7 @@ def create_app(
     app.state.settings = settings
     app.state.db = db
     app.state.holder = holder
-    app.state.page_cache = risk.PageCache(settings.page_cache_bytes)
+    app.state.page_cache = risk_lists.PageCache(settings.page_cache_bytes)
     app.state.stale_rescoring = None
     """The background re-scoring of schools scored by another version (started at start-up)."""
 
@@ -247,12 +263,27 @@ def create_app(
             headers={"Retry-After": "5"},
         )
 
+    @app.exception_handler(ServiceError)
+    async def refused(request: Request, exc: ServiceError) -> Response:
+        """Every refusal below the routes, answered in one place: JSON for the API, an HTML
+        page for a web page."""
+        if pages.is_page(request):
+            return pages.refusal_page(request, exc)
+        return refusal_response(exc)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         """The API answers 422 with FastAPI's JSON; a web page answers with an HTML page."""
         if pages.is_page(request):
             return pages.invalid_request_page(request, exc)
         return await request_validation_exception_handler(request, exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def no_such_route(request: Request, exc: StarletteHTTPException) -> Response:
+        """An unknown URL (or method) asked for by a browser gets a page; the API keeps JSON."""
+        if exc.status_code == 404 and pages.is_page(request):
+            return pages.not_found_page(request)
+        return await http_exception_handler(request, exc)
 
     for module in (system, schools, risk, scoring, referrals, keys, pages):
         app.include_router(module.router)

@@ -30,6 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import true
 
 # The readers refuse longer values with a row-level error: one source for both.
 from features.limits import ROSTER_FIELD_LIMITS, UPN_LENGTH
@@ -111,6 +112,9 @@ class Pupil(Base):
     leaving_date: Mapped[dt.date | None] = mapped_column(Date)
     roster_upload_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id"))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    on_roll: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    """Whether the school's latest roster lists the pupil: the registers must mark them
+    (migration 0005)."""
 
 
 class Upload(Base):

@@ -1,12 +1,13 @@
 """Web pages for schools and practitioners: server-rendered HTML, no JavaScript, no CDN.
 
-The pages are a thin layer over the JSON API. A person pastes an API key once at ``/login``;
-it is kept in an HttpOnly, SameSite=Strict cookie and checked on every page with the same key
-lookup (:func:`serving.auth.authenticate`) and the same role/school scoping
-(:meth:`Principal.may_read_pupils`) as the API. The data comes from the API's own route
-functions (:func:`serving.routes.risk.risk_list`, :func:`serving.routes.risk.pupil_page`,
-:func:`serving.routes.schools.list_schools`), so a page shows exactly what the API answers and
-writes the same audit record.
+The pages are a thin layer over the use cases the JSON API calls. A person pastes an API key
+once at ``/login``; it is kept in an HttpOnly, SameSite=Strict cookie and checked on every page
+with the same key lookup (:func:`serving.auth.authenticate`) and the same role/school scoping
+(:meth:`Principal.may_read_pupils`) as the API. The data comes from the same service functions
+(:func:`serving.risk_lists.read_page`, :func:`serving.pupils.pupil_record`,
+:func:`serving.schools.schools_in_scope`), so a page shows exactly what the API answers and
+writes the same audit record. A refusal is answered by the app's one handler, as an HTML page
+(:func:`refusal_page`).
 
 Charts are inline SVG drawn here, each with a ``<title>``/``<desc>`` and the numbers as a table
 beside it (the text alternative).
@@ -18,10 +19,11 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -29,11 +31,14 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup, escape
 
-from serving import store
+from serving import pupils, risk_lists
 from serving.auth import Principal, authenticate
 from serving.deps import DatabaseDep, HolderDep, SettingsDep
-from serving.routes import risk as risk_routes
-from serving.routes import schools as school_routes
+from serving.errors import Invalid, NotFound, ServiceError, http_status
+from serving.risk_lists import RiskQuery, Tier
+from serving.schemas import MAX_DB_INT
+from serving.schools import schools_in_scope
+from serving.store.rows import get_school
 
 COOKIE = "ews_key"
 """Name of the cookie holding the API key (HttpOnly: page scripts can never read it)."""
@@ -76,6 +81,7 @@ def _principal(request: Request, db: Any) -> Principal:
         principal = authenticate(session, key)
     if principal is None:
         raise LoginRequired(key_refused=True)
+    request.state.principal = principal  # an error page then still shows who is signed in
     return principal
 
 
@@ -130,24 +136,24 @@ def invalid_request_page(request: Request, exc: RequestValidationError) -> Respo
     )
 
 
-def _message(exc: HTTPException) -> str:
-    detail = exc.detail
-    if isinstance(detail, dict):
-        text = str(detail.get("message", ""))
-        if detail.get("fix"):
-            text += f" ({detail['fix']})"
-        if detail.get("reason"):
-            text += f": {detail['reason']}"
-        return text
-    return str(detail)
+def refusal_page(request: Request, exc: ServiceError) -> Response:
+    """A refusal (another school's pupils, no scores yet, a bad filter…) as an HTML page, for
+    the app's one handler of :class:`ServiceError`."""
+    text = exc.message
+    if exc.fix:
+        text += f" ({exc.fix})"
+    if exc.details.get("reason"):
+        text += f": {exc.details['reason']}"
+    principal = getattr(request.state, "principal", None)
+    return _error_page(request, http_status(exc), text, principal)
 
 
-def _forbidden(request: Request, principal: Principal, urn: int):
+def not_found_page(request: Request) -> Response:
+    """An unknown URL asked for by a browser: a page that says so, not the API's JSON."""
     return _error_page(
         request,
-        403,
-        f"This {principal.role.value} key may not see pupils of school {urn}.",
-        principal,
+        status.HTTP_404_NOT_FOUND,
+        "There is no page at this address. Start again from your schools.",
     )
 
 
@@ -288,7 +294,7 @@ _VENDORED = {
 def vendored(name: str) -> Response:
     """Swagger UI's script, stylesheet and icon, from the package itself (no CDN)."""
     if name not in _VENDORED:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail={"message": "no such file"})
+        raise NotFound("no such file")
     return FileResponse(
         _HERE / "static" / name,
         media_type=_VENDORED[name],
@@ -380,15 +386,16 @@ def home(request: Request, db: DatabaseDep) -> Any:
     except LoginRequired as exc:
         return _to_login(exc)
     with db.read_session() as session:
-        schools = school_routes.list_schools(principal, session)
-    for school in schools:
-        school["readable"] = principal.may_read_pupils(school["urn"])
+        schools = [
+            {**s.model_dump(mode="json"), "readable": principal.may_read_pupils(s.urn)}
+            for s in schools_in_scope(session, principal)
+        ]
     return templates.TemplateResponse(
         request, "schools.html", {"title": "Your schools", "me": principal, "schools": schools}
     )
 
 
-def _year_groups(values: list[str] | None) -> list[int] | None:
+def _year_groups(values: list[str] | None) -> tuple[int, ...]:
     """The year-group filter from the form (an empty choice means every year group)."""
     years = []
     for value in values or ():
@@ -396,78 +403,43 @@ def _year_groups(values: list[str] | None) -> list[int] | None:
         if not value:
             continue
         if not value.isdigit() or int(value) > 13:
-            raise ValueError(f"year group {value!r} is not a year group (0 for Reception, 1 to 13)")
+            raise Invalid(f"year group {value!r} is not a year group (0 for Reception, 1 to 13)")
         years.append(int(value))
-    return years or None
+    return tuple(years)
 
 
-def _risk_list(
-    request: Request,
-    urn: int,
-    db: Any,
-    holder: Any,
-    settings: Any,
-    year_group: list[str] | None,
-    tier: list[Literal["high", "medium", "low"]] | None,
-    emerging: bool,
-    offset: int,
-    format: Literal["json", "csv"] = "json",
-) -> tuple[Principal, list[int] | None, Response] | Response:
-    """The API's risk list for the signed-in key (same query, cache and audit record), with
-    the key and the year groups chosen; or the page to answer instead (sign in, a bad year
-    group, another school's list, the API's refusal)."""
-    try:
-        principal = _principal(request, db)
-    except LoginRequired as exc:
-        return _to_login(exc)
-    try:
-        years = _year_groups(year_group)
-    except ValueError as exc:
-        return _error_page(request, 422, str(exc), principal)
-    if not principal.may_read_pupils(urn):
-        return _forbidden(request, principal, urn)
-    try:
-        response = risk_routes.read_risk_list(
-            urn,
-            principal,
-            db,
-            holder,
-            settings,
-            request.app.state.page_cache,
-            year_group=years,
-            tier=tier,
-            emerging=emerging,
-            offset=offset,
-            limit=None,
-            format=format,
-        )
-    except HTTPException as exc:
-        return _error_page(request, exc.status_code, _message(exc), principal)
-    return principal, years, response
+UrnPath = Annotated[int, PathParam(ge=0, le=MAX_DB_INT, description="The school's URN")]
+"""A page's school: any number a URN column holds (a URN the service does not know is a page
+that says so; a number past the column is a 422 page, never a database error)."""
 
 
 @router.get("/schools/{urn}", response_class=HTMLResponse)
 def school_page(
     request: Request,
-    urn: int,
+    urn: UrnPath,
     db: DatabaseDep,
     holder: HolderDep,
     settings: SettingsDep,
     year_group: Annotated[list[str] | None, Query()] = None,
-    tier: Annotated[list[Literal["high", "medium", "low"]] | None, Query()] = None,
+    tier: Annotated[list[Tier] | None, Query()] = None,
     emerging: Annotated[bool, Query()] = False,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
 ) -> Any:
     """The school's prioritised risk list, with filters."""
-    read = _risk_list(request, urn, db, holder, settings, year_group, tier, emerging, offset)
-    if isinstance(read, Response):
-        return read
-    principal, years, response = read
-    data = json.loads(bytes(response.body))
+    try:
+        principal = _principal(request, db)
+    except LoginRequired as exc:
+        return _to_login(exc)
+    query = RiskQuery(_year_groups(year_group), tuple(tier or ()), emerging, offset)
+    page = risk_lists.read_page(
+        db, principal, holder, request.app.state.page_cache, urn, query,
+        page_size=settings.default_page_size, max_page_size=settings.max_page_size,
+    )  # fmt: skip
+    data = json.loads(page.json)
     with db.read_session() as session:
-        school = store.get_school(session, urn)
-    filters: list[tuple[str, Any]] = [("year_group", g) for g in years or ()]
-    filters += [("tier", t) for t in tier or ()]
+        school = get_school(session, urn)
+    filters: list[tuple[str, Any]] = [("year_group", g) for g in query.year_group]
+    filters += [("tier", t) for t in query.tier]
     if emerging:
         filters.append(("emerging", "true"))
     shown = len(data["pupils"])
@@ -483,8 +455,8 @@ def school_page(
             "urn": urn,
             "data": data,
             "year_groups": list(range(0, 14)),
-            "chosen_years": set(years or ()),
-            "chosen_tiers": set(tier or ()),
+            "chosen_years": set(query.year_group),
+            "chosen_tiers": set(query.tier),
             "emerging": emerging,
             "first": offset + 1 if shown else 0,
             "last": offset + shown,
@@ -502,36 +474,43 @@ def school_page(
 @router.get("/schools/{urn}/risk.csv")
 def school_csv(
     request: Request,
-    urn: int,
+    urn: UrnPath,
     db: DatabaseDep,
     holder: HolderDep,
-    settings: SettingsDep,
     year_group: Annotated[list[str] | None, Query()] = None,
-    tier: Annotated[list[Literal["high", "medium", "low"]] | None, Query()] = None,
+    tier: Annotated[list[Tier] | None, Query()] = None,
     emerging: Annotated[bool, Query()] = False,
 ) -> Any:
     """The risk list as CSV (the API's export, with its audit record)."""
-    read = _risk_list(
-        request, urn, db, holder, settings, year_group, tier, emerging, 0, format="csv"
+    try:
+        principal = _principal(request, db)
+    except LoginRequired as exc:
+        return _to_login(exc)
+    query = RiskQuery(_year_groups(year_group), tuple(tier or ()), emerging)
+    export = risk_lists.export(db, principal, holder, urn, query)
+    return Response(
+        export.content,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{export.filename}"'},
     )
-    return read if isinstance(read, Response) else read[2]
 
 
 @router.get("/schools/{urn}/pupils/{upn}", response_class=HTMLResponse)
-def pupil_page(request: Request, urn: int, upn: str, db: DatabaseDep, settings: SettingsDep) -> Any:
+def pupil_page(
+    request: Request,
+    urn: UrnPath,
+    upn: Annotated[str, PathParam(max_length=64)],
+    db: DatabaseDep,
+    settings: SettingsDep,
+) -> Any:
     """One pupil: weekly attendance, risk over the weeks and the latest reasons."""
     try:
         principal = _principal(request, db)
     except LoginRequired as exc:
         return _to_login(exc)
-    if not principal.may_read_pupils(urn):
-        return _forbidden(request, principal, urn)
-    try:
-        with db.read_session() as session:
-            pupil = risk_routes.pupil_page(upn, principal, db, session, school=urn)
-            school = store.get_school(session, urn)
-    except HTTPException as exc:
-        return _error_page(request, exc.status_code, _message(exc), principal)
+    pupil = pupils.pupil_record(db, principal, urn, upn).model_dump(mode="json")
+    with db.read_session() as session:
+        school = get_school(session, urn)
     weeks = pupil["weeks"]
     attendance_chart = None
     if weeks:

@@ -826,9 +826,10 @@ def test_a_restart_with_a_new_champion_rescores_stored_lists(service: Service, s
 def test_the_schools_list_counts_the_pupils_on_roll_in_the_latest_scored_week(
     service: Service,
 ) -> None:
-    # The roster holds one pupil more than the registers mark (a pupil no longer on roll):
-    # the rosters' count includes them, the latest scored week does not.
+    # The roster holds one pupil more than the registers mark (a pupil who left in the
+    # summer): the rosters' count includes them, the latest scored week does not.
     roster = make_school(n=31)
+    roster.roster.loc[30, "leaving_date"] = "2024-07-19"
     marked = make_school(n=30)
     assert marked.upns == roster.upns[:30]
     response = upload(service, "roster", SCHOOL, roster.roster_csv(), "roster.csv")
