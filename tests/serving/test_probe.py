@@ -3,9 +3,13 @@ store is touched). Each of them failed on the code before its fix."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from serving.models import Mark, Pupil
 from tests.serving.helpers import SCHOOL, Service, load_weeks, upload
 
 HUGE = "99999999999999999999"  # past 64 bits
@@ -141,6 +145,41 @@ def test_pupils_who_left_are_not_waited_for(service: Service, school) -> None:
 
 
 # --- values no pupil can have -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("date_of_birth", "year_group", "words"),
+    [
+        ((dt.date.today() + dt.timedelta(days=30)).isoformat(), 5, "in the future"),
+        ("1800-01-01", 5, "too old for year group 5"),
+        ((dt.date.today() - dt.timedelta(days=6 * 365)).isoformat(), 13, "too young"),
+    ],
+)
+def test_a_date_of_birth_impossible_for_the_year_group_is_refused(
+    service: Service, school, date_of_birth: str, year_group: int, words: str
+) -> None:
+    roster = school.roster.copy()
+    roster.loc[3, ["date_of_birth", "year_group"]] = [date_of_birth, year_group]
+    response = upload(service, "roster", SCHOOL, roster.to_csv(index=False).encode(), "r.csv")
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]["report"]["errors"]
+    assert (error["row"], error["kind"]) == (5, "date_of_birth_impossible")
+    assert words in error["message"] and error["value"] == date_of_birth
+    assert count(service, Pupil) == 0
+
+
+@pytest.mark.parametrize("minutes", ["inf", "-inf", "1e308", "nan", "100000"])
+def test_minutes_late_that_are_no_number_of_minutes_are_refused(
+    service: Service, school, minutes: str
+) -> None:
+    load_weeks(service, school, range(1, 1))
+    week = school.week_marks(1)
+    week.loc[4, ["mark", "minutes_late"]] = ["L", minutes]
+    response = upload(service, "registers", SCHOOL, week.to_csv(index=False).encode(), "w1.csv")
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]["report"]["errors"]
+    assert [(e["row"], e["kind"]) for e in errors] == [(6, "minutes_late_invalid")]
+    assert count(service, Mark) == 0
 
 
 # --- signing in -------------------------------------------------------------------------------

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from features.trajectory import build_trajectory
-from serving.store import rescoring
 from serving.models import Mark, Pupil, Score, Trajectory, Upload
 from serving.pipeline import trajectory_from_bytes, trajectory_to_bytes
+from serving.store import rescoring
 from tests.serving.helpers import (
     OTHER_SCHOOL,
     SCHOOL,
