@@ -22,6 +22,7 @@ from fastapi.exception_handlers import (
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.db import Database, upgrade
@@ -75,15 +76,58 @@ class RequestLog:
             )
 
 
-def unexpected_response(exc: BaseException) -> JSONResponse:
+def unexpected_response(exc: BaseException, path: str = "/v1/") -> Response:
     """Log an unexpected failure without its message (it may quote pupil data: a UPN in a
-    ``KeyError``) and build the 500 answer, whose error id points at the log line."""
+    ``KeyError``) and build the 500 answer, whose error id points at the log line (an HTML
+    page for a web page at ``path``)."""
+    from serving.routes import pages
+
     error_id = new_error_id()
     log_failure(log, "unexpected error", exc, error_id)
+    if pages.is_page_path(path):
+        return pages.unexpected_page(error_id)
     return JSONResponse(
         {"detail": {"message": "internal error; nothing was changed", "error_id": error_id}},
         status_code=500,
     )
+
+
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+"""The Content-Security-Policy of every answer that sets none itself: the pages run no script
+and load only the service's own stylesheet; no other site may frame them."""
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: headers every answer carries unless it sets its own.
+
+    ``Cache-Control: no-store``: risk lists, pupil pages and pupil-level JSON must not stay in
+    a browser's or a proxy's cache (a shared office computer); the stylesheet and Swagger UI's
+    files set their own ``max-age``. The page policy (:data:`PAGE_POLICY`), no framing, and
+    ``Referrer-Policy: same-origin``: a pupil page's address (a UPN) is never sent to another
+    site, while the service's own forms keep the Origin the sign-in check reads."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("cache-control", "no-store")
+                headers.setdefault("content-security-policy", PAGE_POLICY)
+                headers.setdefault("referrer-policy", "same-origin")
+                headers.setdefault("x-content-type-options", "nosniff")
+                headers.setdefault("x-frame-options", "DENY")
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
 
 
 class CatchUnexpected:
@@ -112,7 +156,7 @@ class CatchUnexpected:
         try:
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:
-            response = unexpected_response(exc)
+            response = unexpected_response(exc, scope.get("path", ""))
             if not started:  # once a response has begun, all we can do is end it
                 await response(scope, receive, send)
 
@@ -247,11 +291,19 @@ def create_app(
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
-    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    async def database_unavailable(request: Request, exc: Exception) -> Response:
         """A database that is briefly unavailable (or locked): 503, nothing half-done."""
         if not is_unavailable(exc):
-            return unexpected_response(exc)
+            return unexpected_response(exc, request.url.path)
         log.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__)
+        if pages.is_page(request):
+            return pages.refusal_page(
+                request,
+                Unavailable(
+                    "the database is briefly unavailable; nothing was changed",
+                    fix="retry in a few seconds",
+                ),
+            )
         return JSONResponse(
             {
                 "detail": {
@@ -290,4 +342,5 @@ def create_app(
     # Added first, so it sits inside RequestLog: the request line logs the 500 it answers.
     app.add_middleware(CatchUnexpected)
     app.add_middleware(RequestLog)
+    app.add_middleware(SecurityHeaders)  # outermost: the 500 CatchUnexpected answers has them
     return app

@@ -284,6 +284,18 @@ class ApiKeySchool(Base):
     school_urn: Mapped[int] = mapped_column(ForeignKey("schools.urn"), primary_key=True)
 
 
+class WebSession(Base):
+    """A browser signed in with a key: the cookie holds a random id, only its SHA-256 is kept
+    (migration 0006)."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class AuditEvent(Base):
     """Who read or wrote pupil-level data, what, and when."""
 

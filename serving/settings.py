@@ -53,6 +53,13 @@ class ServingSettings(EwsSettings):
     default_page_size: int = 50
     max_page_size: int = 2000
 
+    cookie_secure: bool = False
+    """Send the sign-in cookie with ``Secure`` although requests arrive as plain http: set it
+    behind a proxy that ends TLS (the cookie is Secure anyway when requests come as https)."""
+
+    session_hours: float = 12.0
+    """How long a browser stays signed in (it signs in again with its key after that)."""
+
     page_cache_bytes: int = 32 * 1024 * 1024
     """Rendered risk-list pages kept in memory, at most this many bytes of JSON (a page of 50
     is ~30 kB, a whole school of 1,500 ~1 MB). CSV exports are never cached."""

@@ -1,8 +1,10 @@
 """Web pages for schools and practitioners: server-rendered HTML, no JavaScript, no CDN.
 
 The pages are a thin layer over the use cases the JSON API calls. A person pastes an API key
-once at ``/login``; it is kept in an HttpOnly, SameSite=Strict cookie and checked on every page
-with the same key lookup (:func:`serving.auth.authenticate`) and the same role/school scoping
+once at ``/login`` (a form from another site is refused); the server starts a session and the
+browser keeps only its random id, in an HttpOnly, SameSite=Strict cookie. Every page looks the
+session up with its key (:func:`serving.auth.session_principal`: a revoked key ends its
+sessions) and applies the same role/school scoping
 (:meth:`Principal.may_read_pupils`) as the API. The data comes from the same service functions
 (:func:`serving.risk_lists.read_page`, :func:`serving.pupils.pupil_record`,
 :func:`serving.schools.schools_in_scope`), so a page shows exactly what the API answers and
@@ -15,15 +17,18 @@ beside it (the text alternative).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -32,7 +37,13 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup, escape
 
 from serving import pupils, risk_lists
-from serving.auth import Principal, authenticate
+from serving.auth import (
+    Principal,
+    authenticate,
+    end_web_session,
+    session_principal,
+    start_web_session,
+)
 from serving.deps import DatabaseDep, HolderDep, SettingsDep
 from serving.errors import Invalid, NotFound, ServiceError, http_status
 from serving.risk_lists import RiskQuery, Tier
@@ -40,8 +51,10 @@ from serving.schemas import MAX_DB_INT
 from serving.schools import schools_in_scope
 from serving.store.rows import get_school
 
-COOKIE = "ews_key"
-"""Name of the cookie holding the API key (HttpOnly: page scripts can never read it)."""
+COOKIE = "ews_session"
+"""Name of the cookie holding the browser's session id (HttpOnly: page scripts can never read
+it). The key itself never goes into the browser's storage: the server keeps the session
+(``web_sessions``) and what key it stands for."""
 
 _HERE = Path(__file__).resolve().parent.parent
 _CSS = (_HERE / "static" / "style.css").read_bytes()
@@ -67,18 +80,35 @@ class LoginRequired(Exception):
 
 
 KEY_REFUSED = (
-    "The key this browser signed in with no longer works (it was revoked or replaced): "
-    "paste a current key, or ask your administrator for one."
+    "This browser's sign-in no longer works (it has expired, or the key was revoked or "
+    "replaced): paste a current key, or ask your administrator for one."
+)
+
+OTHER_SITE = (
+    "This form was sent from another site, so it was refused. Open the service's own sign-in "
+    "page and sign in there."
 )
 
 
+def _from_this_site(request: Request) -> bool:
+    """Whether a form came from the service's own pages: a browser names the page's origin on
+    every POST (the Referrer-Policy keeps it for the service's own pages), so another origin,
+    or ``null``, is a form on another site (cross-site request forgery). A client that sends
+    no Origin is not a browser posting a form."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
 def _principal(request: Request, db: Any) -> Principal:
-    """The key in the cookie, looked up exactly as the API looks up a Bearer key."""
-    key = request.cookies.get(COOKIE)
-    if not key:
+    """The key of the browser's session: its key and schools, exactly as the API sees a
+    Bearer key (a revoked key ends its sessions)."""
+    session_id = request.cookies.get(COOKIE)
+    if not session_id:
         raise LoginRequired
     with db.read_session() as session:
-        principal = authenticate(session, key)
+        principal = session_principal(session, session_id)
     if principal is None:
         raise LoginRequired(key_refused=True)
     request.state.principal = principal  # an error page then still shows who is signed in
@@ -113,7 +143,23 @@ def _error_page(request: Request, code: int, message: str, principal: Principal 
 
 def is_page(request: Request) -> bool:
     """Whether ``request`` is for a web page (not the API, health checks or static files)."""
-    return not request.url.path.startswith(("/v1/", "/health", "/ready", "/openapi", "/static"))
+    return is_page_path(request.url.path)
+
+
+def is_page_path(path: str) -> bool:
+    """Whether ``path`` is a web page's (not the API's, health checks' or static files')."""
+    return not path.startswith(("/v1/", "/health", "/ready", "/openapi", "/static"))
+
+
+def unexpected_page(error_id: str) -> Response:
+    """An unexpected failure on a web page: a plain page with the error id (no request is
+    needed to render it: it is built where the failure was caught)."""
+    html = templates.get_template("error.html").render(
+        title="Something went wrong",
+        message=f"Something went wrong on our side; nothing was changed (error {error_id}).",
+        me=None,
+    )
+    return HTMLResponse(html, status_code=500)
 
 
 def invalid_request_page(request: Request, exc: RequestValidationError) -> Response:
@@ -305,7 +351,7 @@ def vendored(name: str) -> Response:
 @router.get("/docs", response_class=HTMLResponse)
 def api_docs(request: Request) -> HTMLResponse:
     """The interactive API documentation (Swagger UI), served whole by the app: offline."""
-    return get_swagger_ui_html(
+    page = get_swagger_ui_html(
         openapi_url=request.app.openapi_url,
         title=f"{request.app.title}: API",
         swagger_js_url="/static/swagger-ui-bundle.js",
@@ -314,6 +360,15 @@ def api_docs(request: Request) -> HTMLResponse:
         # Swagger UI would otherwise send the API description to an online validator.
         swagger_ui_parameters={"validatorUrl": None},
     )
+    # Its one inline script (which starts Swagger UI) is allowed by its hash, nothing else.
+    inline = bytes(page.body).decode().rsplit("<script>", 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode()
+    page.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src 'self' 'sha256-{digest}'; style-src 'self' "
+        "'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'; form-action 'none'"
+    )
+    return page
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -324,8 +379,16 @@ def login_form(request: Request) -> Any:
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, db: DatabaseDep) -> Any:
-    """Check the pasted key; if valid keep it in an HttpOnly, SameSite=Strict cookie."""
+async def login(request: Request, db: DatabaseDep, settings: SettingsDep) -> Any:
+    """Check the pasted key; if valid start a session, its id in an HttpOnly, SameSite=Strict
+    cookie."""
+    if not _from_this_site(request):
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {"title": "Sign in", "error": OTHER_SITE},
+            status_code=status.HTTP_403_FORBIDDEN,
+        )
     # A urlencoded form is parsed by hand: no multipart dependency for one field. A key is
     # ~50 characters: reading stops well past that, so a huge body is never held in memory.
     body = b""
@@ -340,16 +403,18 @@ async def login(request: Request, db: DatabaseDep) -> Any:
             )
     form = parse_qs(body.decode("utf-8", "replace"))
     key = (form.get("key") or [""])[0].strip()
-    principal = None
+    session_id = None
     if key:
-        from fastapi.concurrency import run_in_threadpool
 
-        def lookup() -> Principal | None:
-            with db.read_session() as session:
-                return authenticate(session, key)
+        def sign_in() -> str | None:
+            with db.write() as session:
+                principal = authenticate(session, key)
+                if principal is None:
+                    return None
+                return start_web_session(session, principal, settings.session_hours)
 
-        principal = await run_in_threadpool(lookup)
-    if principal is None:
+        session_id = await run_in_threadpool(sign_in)
+    if session_id is None:
         return templates.TemplateResponse(
             request,
             "login.html",
@@ -363,18 +428,26 @@ async def login(request: Request, db: DatabaseDep) -> Any:
     response = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         COOKIE,
-        key,
+        session_id,
+        max_age=int(settings.session_hours * 3600),
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",  # plain http is only for 127.0.0.1
+        # Plain http is for 127.0.0.1, or behind a proxy that ends TLS (the setting).
+        secure=settings.cookie_secure or request.url.scheme == "https",
         path="/",
     )
     return response
 
 
 @router.post("/logout")
-def logout() -> Response:
-    """Forget the key (clear the cookie)."""
+def logout(request: Request, db: DatabaseDep) -> Response:
+    """Sign out: the session ends on the server and the cookie is cleared."""
+    if not _from_this_site(request):
+        return _error_page(request, status.HTTP_403_FORBIDDEN, OTHER_SITE)
+    session_id = request.cookies.get(COOKIE)
+    if session_id:
+        with db.write() as session:
+            end_web_session(session, session_id)
     return _to_login()
 
 

@@ -4,6 +4,9 @@ store is touched). Each of them failed on the code before its fix."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import stat
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -185,7 +188,91 @@ def test_minutes_late_that_are_no_number_of_minutes_are_refused(
 # --- signing in -------------------------------------------------------------------------------
 
 
+def test_a_sign_in_sent_from_another_site_is_refused(service: Service) -> None:
+    key = service.keys["school"]
+    for origin in ("http://evil.example", "null"):
+        response = service.client.post(
+            "/login", data={"key": key}, headers={"Origin": origin}, follow_redirects=False
+        )
+        assert response.status_code == 403, origin
+        assert "set-cookie" not in response.headers
+        assert "another site" in response.text
+    from_here = service.client.post(
+        "/login", data={"key": key}, headers={"Origin": "http://testserver"}, follow_redirects=False
+    )
+    assert from_here.status_code == 303
+
+
+def test_the_cookie_holds_a_session_id_not_the_key_and_signing_out_ends_it(
+    service: Service,
+) -> None:
+    key = service.keys["practitioner"]
+    response = service.client.post("/login", data={"key": key}, follow_redirects=False)
+    cookie = response.headers["set-cookie"]
+    session_id = service.client.cookies.get("ews_session")
+    assert session_id and key not in cookie and key[4:20] not in cookie
+    assert service.client.get("/", follow_redirects=False).status_code == 200
+    assert service.client.post("/logout", follow_redirects=False).status_code == 303
+    # The id is worthless once the session ended, even sent again by hand.
+    service.client.cookies.set("ews_session", session_id)
+    assert service.client.get("/", follow_redirects=False).headers["location"].startswith("/login")
+
+
+def test_a_revoked_key_ends_its_browser_sessions(service: Service) -> None:
+    created = service.client.post(
+        "/v1/keys", json={"role": "school", "schools": [SCHOOL]}, headers=service.auth("admin")
+    ).json()
+    sign_in(service.client, created["key"])
+    assert service.client.get("/", follow_redirects=False).status_code == 200
+    service.client.delete(f"/v1/keys/{created['id']}", headers=service.auth("admin"))
+    refused = service.client.get("/", follow_redirects=False)
+    assert refused.headers["location"] == "/login?key_refused=1"
+
+
+def test_behind_a_tls_proxy_the_cookie_is_secure(db, tmp_path: Path) -> None:
+    from serving.app import create_app
+    from tests.serving.helpers import FakeSource, add_keys, make_settings
+
+    keys = add_keys(db)
+    for secure in (False, True):
+        app = create_app(
+            make_settings(tmp_path, cookie_secure=secure), db=db, model_source=FakeSource()
+        )
+        with TestClient(app) as client:
+            response = client.post("/login", data={"key": keys["school"]}, follow_redirects=False)
+        assert ("Secure" in response.headers["set-cookie"]) is secure
+
+
 # --- headers ----------------------------------------------------------------------------------
+
+
+def test_pupil_data_is_never_cached_and_pages_cannot_be_framed(service: Service, school) -> None:
+    load_weeks(service, school, range(1, 3))
+    upn = school.upns[0]
+    api = [
+        service.client.get(f"/v1/schools/{SCHOOL}/risk", headers=service.auth("school")),
+        service.client.get(f"/v1/schools/{SCHOOL}/risk?format=csv", headers=service.auth("school")),
+        service.client.get(f"/v1/pupils/{upn}?school={SCHOOL}", headers=service.auth("school")),
+        service.client.get("/v1/referrals", headers=service.auth("school")),
+    ]
+    sign_in(service.client, service.keys["school"])
+    pages = [
+        service.client.get("/"),
+        service.client.get(f"/schools/{SCHOOL}"),
+        service.client.get(f"/schools/{SCHOOL}/pupils/{upn}"),
+        service.client.get(f"/schools/{SCHOOL}/risk.csv"),
+        service.client.get("/login"),
+    ]
+    for response in api + pages:
+        assert response.status_code == 200, response.url
+        assert response.headers["cache-control"] == "no-store", response.url
+    for response in pages:
+        policy = response.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy
+        assert response.headers["referrer-policy"] == "same-origin"
+        assert response.headers["x-content-type-options"] == "nosniff"
+    # The page's own assets may be kept a while: they hold no pupil data.
+    assert "max-age" in service.client.get("/static/style.css").headers["cache-control"]
 
 
 def test_an_unknown_address_gets_an_html_page_in_a_browser(service: Service) -> None:
@@ -198,3 +285,27 @@ def test_an_unknown_address_gets_an_html_page_in_a_browser(service: Service) -> 
 
 
 # --- files on disk ----------------------------------------------------------------------------
+
+
+def test_the_sqlite_database_and_its_directory_are_readable_by_their_owner_only(
+    tmp_path: Path,
+) -> None:
+    from serving.db import Database, upgrade
+
+    directory = tmp_path / "new" / "data"
+    url = f"sqlite:///{directory / 'ews.db'}"
+    old = os.umask(0o022)  # the usual umask: files would be readable by everyone
+    try:
+        upgrade(url)
+        db = Database(url)
+        with db.write() as session:
+            session.execute(select(func.count()).select_from(Pupil))
+        db.dispose()
+    finally:
+        os.umask(old)
+    for path in (directory, tmp_path / "new"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+    files = [p for p in directory.iterdir() if p.name.startswith("ews.db")]
+    assert files
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
