@@ -331,11 +331,18 @@ def create_app(
         return await request_validation_exception_handler(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def no_such_route(request: Request, exc: StarletteHTTPException) -> Response:
-        """An unknown URL (or method) asked for by a browser gets a page; the API keeps JSON."""
+    async def framework_refusal(request: Request, exc: StarletteHTTPException) -> Response:
+        """What the framework itself refuses (an unknown URL or method, a body that is not
+        JSON): a page for a browser, and for the API the service's own error body."""
         if exc.status_code == 404 and pages.is_page(request):
             return pages.not_found_page(request)
-        return await http_exception_handler(request, exc)
+        if exc.status_code < 400:
+            return await http_exception_handler(request, exc)
+        return JSONResponse(
+            {"detail": {"message": str(exc.detail)}},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     for module in (system, schools, risk, scoring, referrals, keys, pages):
         app.include_router(module.router)

@@ -502,7 +502,7 @@ class Readiness(BaseModel):
 # --- OpenAPI ----------------------------------------------------------------------------------
 
 _ERROR_WORDING = {
-    400: "The request body could not be parsed (a broken multipart form).",
+    400: "The request body could not be parsed (JSON that is not JSON, a broken form).",
     401: "No API key, or one that is unknown or revoked.",
     403: "The key may not do this (another school's data, another role's action).",
     404: "No such school, pupil, referral or key within what the key may see.",

@@ -33,7 +33,7 @@ def _admin(principal: Principal) -> None:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=CreatedKeyOut,
-    responses=errors(401, 403, 422, 503),
+    responses=errors(400, 401, 403, 422, 503),
 )
 def create_key(body: KeyIn, principal: CurrentKey, db: DatabaseDep) -> CreatedKeyOut:
     """Create a key; the secret is in this answer only."""

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ReferralOut,
-    responses=errors(401, 403, 404, 409, 422, 503),
+    responses=errors(400, 401, 403, 404, 409, 422, 503),
 )
 def create_referral(body: ReferralIn, principal: CurrentKey, db: DatabaseDep) -> ReferralOut:
     """Refer a pupil (status `suggested`), recording the model's risk at referral time."""
@@ -46,7 +46,7 @@ def list_referrals(
 @router.patch(
     "/{referral_id}",
     response_model=ReferralOut | ReferralMoved,
-    responses=errors(401, 403, 404, 409, 422, 503),
+    responses=errors(400, 401, 403, 404, 409, 422, 503),
 )
 def update_referral(
     referral_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)],

@@ -39,7 +39,7 @@ _UPLOAD_ERRORS = errors(400, 401, 403, 404, 409, 413, 415, 422, 503)
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=SchoolIn,
-    responses=errors(401, 403, 409, 422, 503),
+    responses=errors(400, 401, 403, 409, 422, 503),
 )
 def create_school(body: SchoolIn, principal: CurrentKey, db: DatabaseDep) -> SchoolIn:
     """Register a school (admin keys)."""
