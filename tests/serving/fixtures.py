@@ -25,13 +25,13 @@ from sqlalchemy.engine import make_url
 
 from serving.app import create_app
 from serving.db import Database, upgrade
-from serving.models import Base
 from tests.serving.helpers import (
     POSTGRES_URL,
     FakeSource,
     SchoolData,
     Service,
     add_keys,
+    emptied,
     make_school,
     make_settings,
     postgres_reachable,
@@ -76,13 +76,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         shutil.copy(template, path)
         yield f"sqlite:///{path}"
         return
-    url = request.getfixturevalue("postgres_template")
-    engine = create_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    yield url
+    yield emptied(request.getfixturevalue("postgres_template"))
 
 
 @pytest.fixture

@@ -46,6 +46,20 @@ def postgres_reachable() -> bool:
         return False
 
 
+def emptied(url: str) -> str:
+    """The migrated PostgreSQL database at ``url`` with every table emptied (ids from 1)."""
+    from sqlalchemy import text
+
+    from serving.models import Base
+
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
 # --- a fake model -----------------------------------------------------------------------------
 
 

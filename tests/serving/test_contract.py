@@ -24,16 +24,15 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy import create_engine, text
 
 from serving.app import create_app
 from serving.db import Database
-from serving.models import Base
 from tests.serving.helpers import (
     SCHOOL,
     FakeSource,
     Service,
     add_keys,
+    emptied,
     load_weeks,
     make_school,
     make_settings,
@@ -52,15 +51,6 @@ CHECKS = [
 ]
 
 
-def _fresh_postgres(url: str) -> str:
-    engine = create_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return url
-
-
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
@@ -75,7 +65,7 @@ def contract_service(
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         url = f"sqlite:///{path}"
     else:
-        url = _fresh_postgres(request.getfixturevalue("postgres_template"))
+        url = emptied(request.getfixturevalue("postgres_template"))
     db = Database(url, busy_timeout_ms=2000)
     app = create_app(make_settings(tmp_path), db=db, model_source=FakeSource("1"))
     app.state.holder.refresh()  # schemathesis starts the lifespan itself, later
