@@ -113,15 +113,6 @@ def domain_matrix(feature_names: Sequence[str]) -> np.ndarray:
     return matrix
 
 
-def domain_contributions(contributions: np.ndarray, feature_names: Sequence[str]) -> pd.DataFrame:
-    """Per-row sums of feature contributions by domain (columns :data:`DOMAIN_KEYS`).
-
-    ``contributions`` is rows × features (without the base value).
-    """
-    values = np.asarray(contributions, dtype=float) @ domain_matrix(feature_names)
-    return pd.DataFrame(values, columns=DOMAIN_KEYS)
-
-
 # --- text -------------------------------------------------------------------------------------
 
 _Get = Callable[[str], np.ndarray]
@@ -344,11 +335,6 @@ def _getter(frame: pd.DataFrame, rows: np.ndarray | None = None) -> _Get:
     return get
 
 
-def describe(frame: pd.DataFrame, domain: str) -> np.ndarray:
-    """The sentence for ``domain`` for every row of ``frame`` (missing columns read as NaN)."""
-    return _TEXT[domain](_getter(frame))
-
-
 MIN_CONTRIBUTION = 0.05
 """Smallest domain contribution (log-odds; 0.05 ≈ odds × 1.05) shown as a reason: below it a
 domain barely moved the score, and naming it would mislead."""
@@ -414,31 +400,6 @@ def reasons(
     return pd.DataFrame(columns, index=frame.index)
 
 
-def reasons_as_records(reasons_frame: pd.DataFrame) -> list[list[dict[str, object]]]:
-    """Wide reasons (from :func:`reasons`) as one list of ``{domain, label, text,
-    contribution}`` per row — for JSON responses; not for hot paths."""
-    labels = {d.key: d.label for d in DOMAINS}
-    top = sum(1 for c in reasons_frame.columns if c.endswith("_domain"))
-    records: list[list[dict[str, object]]] = []
-    for row in reasons_frame.itertuples(index=False):
-        values = row._asdict()
-        items = []
-        for i in range(1, top + 1):
-            domain = values[f"reason_{i}_domain"]
-            if domain is None:
-                break
-            items.append(
-                {
-                    "domain": domain,
-                    "label": labels[domain],
-                    "text": values[f"reason_{i}"],
-                    "contribution": float(values[f"reason_{i}_contribution"]),
-                }
-            )
-        records.append(items)
-    return records
-
-
 __all__ = [
     "DOMAINS",
     "DOMAIN_KEYS",
@@ -446,9 +407,6 @@ __all__ = [
     "MIN_CONTRIBUTION",
     "NEVER_REASONS",
     "Domain",
-    "describe",
-    "domain_contributions",
     "domain_matrix",
     "reasons",
-    "reasons_as_records",
 ]

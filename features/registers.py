@@ -1184,53 +1184,6 @@ def read_register(
     return RegisterRead(_read_long(table, options, report), report)
 
 
-def read_long_register(
-    source: Source,
-    school_urn: int | None = None,
-    *,
-    roster: pd.DataFrame | None = None,
-    academic_year: str | None = None,
-    display_codes: Mapping[str, str] | None = None,
-    laestab: str | None = None,
-    filename: str | None = None,
-    roster_filename: str = "roster",
-    today: dt.date | None = None,
-) -> RegisterRead:
-    """Read a long register (one row per pupil-session); arguments as :func:`read_register`."""
-    options = _options(
-        school_urn, roster, roster_filename, academic_year, display_codes, laestab, today
-    )
-    report = ValidationReport()
-    table = _load_table(source, filename, report)
-    if table is None:
-        return RegisterRead(empty_marks(), report)
-    return RegisterRead(_read_long(table, options, report), report)
-
-
-def read_wide_register(
-    source: Source,
-    school_urn: int | None = None,
-    *,
-    roster: pd.DataFrame | None = None,
-    academic_year: str | None = None,
-    display_codes: Mapping[str, str] | None = None,
-    laestab: str | None = None,
-    filename: str | None = None,
-    roster_filename: str = "roster",
-    today: dt.date | None = None,
-) -> RegisterRead:
-    """Read a wide register (one row per pupil, one column per session); arguments as
-    :func:`read_register`."""
-    options = _options(
-        school_urn, roster, roster_filename, academic_year, display_codes, laestab, today
-    )
-    report = ValidationReport()
-    table = _load_table(source, filename, report)
-    if table is None:
-        return RegisterRead(empty_marks(), report)
-    return RegisterRead(_read_wide(table, options, report), report)
-
-
 # --- roster -----------------------------------------------------------------------------------
 
 

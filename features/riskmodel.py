@@ -32,12 +32,13 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
 from features import explain
+from features.modelnames import (  # noqa: F401 (re-exported: training imports them from here)
+    CHALLENGER_ALIAS,
+    CHAMPION_ALIAS,
+    DEFAULT_MODEL_NAME,
+    default_tracking_uri,
+)
 from features.schema import FEATURE_SCHEMA_VERSION
-
-DEFAULT_MODEL_NAME = "attendance-risk"
-"""Registered model name (a setting: ``EWS_MODEL_NAME``)."""
-CHAMPION_ALIAS = "champion"
-CHALLENGER_ALIAS = "challenger"
 
 BOOSTER_FILE = "booster.txt"
 CALIBRATION_FILE = "calibration.json"
@@ -50,11 +51,6 @@ ARTIFACT_KEYS = {
 """Names of the pyfunc artifacts (keys of ``context.artifacts``) and their file names."""
 
 PROBABILITY_COLUMN = "risk_probability"
-
-
-def default_tracking_uri(data_dir: Path) -> str:
-    """MLflow's embedded store in the data directory: ``sqlite:///<data_dir>/mlflow.db``."""
-    return f"sqlite:///{Path(data_dir).resolve() / 'mlflow.db'}"
 
 
 def tracking_uri(data_dir: Path) -> str:

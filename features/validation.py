@@ -66,6 +66,8 @@ MAX_VALUE_CHARS = 60
 """Offending values are shortened to this length in a report."""
 
 REGISTER_OPEN_MINUTES = 30
+MAX_MINUTES_LATE = 24 * 60
+"""More minutes late than a day has is no number of minutes late (``1e308`` parses)."""
 """The register closes at most 30 minutes after it opens: later arrivals are ``U``, not ``L``."""
 
 Severity = Literal["error", "warning"]
@@ -714,7 +716,9 @@ def check_minutes_late(frame: pd.DataFrame, report: ValidationReport, file: str)
     raw = frame["minutes_late_raw"]
     minutes = frame["minutes_late"]
     given = (raw != "").to_numpy()
-    unreadable = given & minutes.isna().to_numpy()
+    # inf, -inf and 1e308 parse as numbers, but no pupil is that late: refused like "nan".
+    implausible = ~np.isfinite(minutes.to_numpy(dtype=float)) | (minutes > MAX_MINUTES_LATE)
+    unreadable = given & np.asarray(implausible, dtype=bool)
     flag_rows(
         report,
         "error",
@@ -724,10 +728,10 @@ def check_minutes_late(frame: pd.DataFrame, report: ValidationReport, file: str)
         unreadable,
         "minutes_late_column",
         "minutes_late_raw",
-        "minutes late must be a number",
+        f"minutes late must be a number from 0 to {MAX_MINUTES_LATE}",
         "write the number of minutes (e.g. 12), or leave the cell empty",
     )
-    negative = (minutes < 0).to_numpy()
+    negative = (minutes < 0).to_numpy() & ~unreadable
     flag_rows(
         report,
         "error",
@@ -1326,6 +1330,8 @@ def check_roster(
                 f"{columns[name]} is empty",
                 ROSTER_FIXES[name],
             )
+    if "date_of_birth" in columns:
+        _check_birth_dates(parsed, frame, columns, report, file)
     if "leaving_date" in columns:
         before = (parsed["leaving_date"] < parsed["entry_date"]).fillna(False).to_numpy(bool)
         flag_rows(
@@ -1343,3 +1349,72 @@ def check_roster(
             ],
             "check both dates",
         )
+
+
+def _age(born: pd.Series, on: pd.Series | pd.Timestamp) -> pd.Series:
+    """Whole years from ``born`` to ``on`` (NaN where either is missing)."""
+    on = pd.Series(on, index=born.index) if isinstance(on, pd.Timestamp) else on
+    years = on.dt.year - born.dt.year
+    before_birthday = (on.dt.month * 100 + on.dt.day) < (born.dt.month * 100 + born.dt.day)
+    return years - before_birthday.astype(float)
+
+
+YOUNGEST_FOR_YEAR = 2
+"""A pupil of year group Y is Y + 4 on the 31 August their year starts: younger than Y + 2 now
+is impossible, whichever year the roster is for (a year ahead of their cohort, on next year's
+roster sent in July, is Y + 2)."""
+OLDEST_AT_ENTRY = 7
+"""When a pupil joins a school their year group is at most the one on the roster, so they are
+at most Y + 5 by the end of that year: older than Y + 7 on the entry date (two years held
+back) is impossible."""
+
+
+def _check_birth_dates(
+    parsed: pd.DataFrame,
+    frame: pd.DataFrame,
+    columns: dict[str, str],
+    report: ValidationReport,
+    file: str,
+) -> None:
+    """Errors for dates of birth no pupil of the row's year group can have: in the future,
+    too young for the year group today, or too old for it when they joined the school. The
+    checks need no academic year (a roster may be last year's) and never pass with time."""
+    born = parsed["date_of_birth"]
+    today = pd.Timestamp(dt.date.today())
+    future = (born > today).fillna(False).to_numpy(bool)
+    impossible = "date_of_birth_impossible"
+    fix = "check the date of birth (day, month and year) and the year group"
+    flag_rows(
+        report, "error", impossible, file, frame, future, "date_of_birth_column",
+        "date_of_birth", "the date of birth is in the future", fix,
+    )  # fmt: skip
+    if "year_group" not in columns:
+        return
+    year = parsed["year_group"]
+    age_now = _age(born, today)
+    too_young = (age_now < year + YOUNGEST_FOR_YEAR).fillna(False).to_numpy(bool) & ~future
+    flag_rows(
+        report, "error", impossible, file, frame, too_young, "date_of_birth_column",
+        "date_of_birth",
+        lambda rows: [
+            f"a pupil born on {b} is {int(a)} now: too young for year group {int(y)}"
+            for b, a, y in zip(rows["date_of_birth"], age_now[rows.index], year[rows.index],
+                               strict=True)
+        ],
+        fix,
+    )  # fmt: skip
+    if "entry_date" not in columns:
+        return
+    age_at_entry = _age(born, parsed["entry_date"])
+    too_old = (age_at_entry > year + OLDEST_AT_ENTRY).fillna(False).to_numpy(bool) & ~future
+    flag_rows(
+        report, "error", impossible, file, frame, too_old & ~too_young, "date_of_birth_column",
+        "date_of_birth",
+        lambda rows: [
+            f"a pupil born on {b} was {int(a)} when they joined the school: too old for year "
+            f"group {int(y)}"
+            for b, a, y in zip(rows["date_of_birth"], age_at_entry[rows.index],
+                               year[rows.index], strict=True)
+        ],
+        fix,
+    )  # fmt: skip

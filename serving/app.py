@@ -15,15 +15,26 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.db import Database, upgrade
-from serving.errors import log_failure, new_error_id
+from serving.errors import (
+    ServiceError,
+    Unauthenticated,
+    Unavailable,
+    http_status,
+    log_failure,
+    new_error_id,
+)
 from serving.modelstore import LoadedModel, MlflowModelSource, ModelHolder, ModelSource
-from serving.pipeline import ScoringConfig
 from serving.settings import ServingSettings
 
 log = logging.getLogger("ews.serving")
@@ -65,15 +76,58 @@ class RequestLog:
             )
 
 
-def unexpected_response(exc: BaseException) -> JSONResponse:
+def unexpected_response(exc: BaseException, path: str = "/v1/") -> Response:
     """Log an unexpected failure without its message (it may quote pupil data: a UPN in a
-    ``KeyError``) and build the 500 answer, whose error id points at the log line."""
+    ``KeyError``) and build the 500 answer, whose error id points at the log line (an HTML
+    page for a web page at ``path``)."""
+    from serving.routes import pages
+
     error_id = new_error_id()
     log_failure(log, "unexpected error", exc, error_id)
+    if pages.is_page_path(path):
+        return pages.unexpected_page(error_id)
     return JSONResponse(
         {"detail": {"message": "internal error; nothing was changed", "error_id": error_id}},
         status_code=500,
     )
+
+
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+"""The Content-Security-Policy of every answer that sets none itself: the pages run no script
+and load only the service's own stylesheet; no other site may frame them."""
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: headers every answer carries unless it sets its own.
+
+    ``Cache-Control: no-store``: risk lists, pupil pages and pupil-level JSON must not stay in
+    a browser's or a proxy's cache (a shared office computer); the stylesheet and Swagger UI's
+    files set their own ``max-age``. The page policy (:data:`PAGE_POLICY`), no framing, and
+    ``Referrer-Policy: same-origin``: a pupil page's address (a UPN) is never sent to another
+    site, while the service's own forms keep the Origin the sign-in check reads."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("cache-control", "no-store")
+                headers.setdefault("content-security-policy", PAGE_POLICY)
+                headers.setdefault("referrer-policy", "same-origin")
+                headers.setdefault("x-content-type-options", "nosniff")
+                headers.setdefault("x-frame-options", "DENY")
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
 
 
 class CatchUnexpected:
@@ -102,7 +156,7 @@ class CatchUnexpected:
         try:
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:
-            response = unexpected_response(exc)
+            response = unexpected_response(exc, scope.get("path", ""))
             if not started:  # once a response has begun, all we can do is end it
                 await response(scope, receive, send)
 
@@ -129,12 +183,17 @@ def is_unavailable(exc: Exception) -> bool:
     return any(hint in message for hint in _UNAVAILABLE_HINTS)
 
 
-def _scoring(settings: ServingSettings) -> ScoringConfig:
-    return ScoringConfig(
-        high_risk_threshold=settings.high_risk_threshold,
-        medium_risk_threshold=settings.medium_risk_threshold,
-        emerging_below=settings.emerging_below,
-    )
+_REFUSAL_HEADERS: dict[type[ServiceError], dict[str, str]] = {
+    Unauthenticated: {"WWW-Authenticate": "Bearer"},
+    Unavailable: {"Retry-After": "30"},
+}
+
+
+def refusal_response(exc: ServiceError) -> JSONResponse:
+    """A refusal as the API answers it: ``{"detail": {"message", "fix", …}}`` with its status
+    (and the headers its kind calls for)."""
+    headers = next((h for kind, h in _REFUSAL_HEADERS.items() if isinstance(exc, kind)), None)
+    return JSONResponse({"detail": exc.body}, status_code=http_status(exc), headers=headers)
 
 
 def create_app(
@@ -146,8 +205,9 @@ def create_app(
     rescore_on_model_change: bool = True,
 ) -> FastAPI:
     """Build the app. ``model_source`` defaults to the MLflow registry (``use_mlflow``)."""
-    from serving import store
+    from serving import risk_lists
     from serving.routes import keys, pages, referrals, risk, schools, scoring, system
+    from serving.store import rescoring
 
     settings = settings or ServingSettings()
     db = db or Database(
@@ -160,8 +220,8 @@ def create_app(
 
     def on_swap(model: LoadedModel) -> None:
         if rescore_on_model_change and holder.started:
-            n = store.rescore_all(
-                db, model, _scoring(settings), still_current=lambda: holder.current is model
+            n = rescoring.rescore_all(
+                db, model, settings.scoring, still_current=lambda: holder.current is model
             )
             log.info("re-scored %d school(s) with model version %s", n, model.version)
 
@@ -169,8 +229,8 @@ def create_app(
 
     def _rescore_stale(model: LoadedModel) -> None:
         try:
-            n = store.rescore_stale(
-                db, model, _scoring(settings), still_current=lambda: holder.current is model
+            n = rescoring.rescore_stale(
+                db, model, settings.scoring, still_current=lambda: holder.current is model
             )
         except Exception as exc:
             log_failure(log, "re-scoring stale schools at start-up failed", exc)
@@ -198,9 +258,10 @@ def create_app(
             # Scores stored under another version (the alias moved while we were stopped) are
             # brought up to date in the background; the lists answer meanwhile, labelled with
             # the version that made them.
-            threading.Thread(
+            app.state.stale_rescoring = threading.Thread(
                 target=_rescore_stale, args=(holder.current,), name="ews-rescore", daemon=True
-            ).start()
+            )
+            app.state.stale_rescoring.start()
         try:
             yield
         finally:
@@ -224,15 +285,25 @@ def create_app(
     app.state.settings = settings
     app.state.db = db
     app.state.holder = holder
-    app.state.page_cache = risk.PageCache(settings.page_cache_bytes)
+    app.state.page_cache = risk_lists.PageCache(settings.page_cache_bytes)
+    app.state.stale_rescoring = None
+    """The background re-scoring of schools scored by another version (started at start-up)."""
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
-    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    async def database_unavailable(request: Request, exc: Exception) -> Response:
         """A database that is briefly unavailable (or locked): 503, nothing half-done."""
         if not is_unavailable(exc):
-            return unexpected_response(exc)
+            return unexpected_response(exc, request.url.path)
         log.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__)
+        if pages.is_page(request):
+            return pages.refusal_page(
+                request,
+                Unavailable(
+                    "the database is briefly unavailable; nothing was changed",
+                    fix="retry in a few seconds",
+                ),
+            )
         return JSONResponse(
             {
                 "detail": {
@@ -244,6 +315,14 @@ def create_app(
             headers={"Retry-After": "5"},
         )
 
+    @app.exception_handler(ServiceError)
+    async def refused(request: Request, exc: ServiceError) -> Response:
+        """Every refusal below the routes, answered in one place: JSON for the API, an HTML
+        page for a web page."""
+        if pages.is_page(request):
+            return pages.refusal_page(request, exc)
+        return refusal_response(exc)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         """The API answers 422 with FastAPI's JSON; a web page answers with an HTML page."""
@@ -251,9 +330,24 @@ def create_app(
             return pages.invalid_request_page(request, exc)
         return await request_validation_exception_handler(request, exc)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def framework_refusal(request: Request, exc: StarletteHTTPException) -> Response:
+        """What the framework itself refuses (an unknown URL or method, a body that is not
+        JSON): a page for a browser, and for the API the service's own error body."""
+        if exc.status_code == 404 and pages.is_page(request):
+            return pages.not_found_page(request)
+        if exc.status_code < 400:
+            return await http_exception_handler(request, exc)
+        return JSONResponse(
+            {"detail": {"message": str(exc.detail)}},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
     for module in (system, schools, risk, scoring, referrals, keys, pages):
         app.include_router(module.router)
     # Added first, so it sits inside RequestLog: the request line logs the 500 it answers.
     app.add_middleware(CatchUnexpected)
     app.add_middleware(RequestLog)
+    app.add_middleware(SecurityHeaders)  # outermost: the 500 CatchUnexpected answers has them
     return app

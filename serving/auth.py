@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from serving.models import ApiKey, ApiKeySchool, School, utcnow
+from serving.models import ApiKey, ApiKeySchool, School, WebSession, utcnow
 
 KEY_PREFIX = "ews_"
 
@@ -175,6 +175,54 @@ def principal_of(rows: Sequence[Any]) -> Principal | None:
     first = rows[0]
     urns = frozenset(r.school_urn for r in rows if r.school_urn is not None)
     return Principal(key_id=first.id, name=first.name, role=Role(first.role), schools=urns)
+
+
+# --- browser sessions -------------------------------------------------------------------------
+
+
+def start_web_session(session: Session, principal: Principal, hours: float) -> str:
+    """A new browser session for ``principal`` lasting ``hours``: returns the id for the
+    cookie (shown once; only its hash is stored, like a key's)."""
+    session_id = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        WebSession(
+            id_hash=hash_key(session_id),
+            key_id=principal.key_id,
+            created_at=now,
+            expires_at=now + dt.timedelta(hours=hours),
+        )
+    )
+    return session_id
+
+
+_SESSION_LOOKUP = (
+    select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKeySchool.school_urn)
+    .join(WebSession, WebSession.key_id == ApiKey.id)
+    .outerjoin(ApiKeySchool, ApiKeySchool.key_id == ApiKey.id)
+    .where(
+        WebSession.id_hash == bindparam("id_hash"),
+        WebSession.expires_at > bindparam("now"),
+        ApiKey.revoked_at.is_(None),
+    )
+)
+"""A live session's key and its schools: the key's own lookup, through the session."""
+
+
+def session_principal(session: Session, session_id: str) -> Principal | None:
+    """The principal of a browser session (``None``: unknown, ended, expired, or its key was
+    revoked)."""
+    rows = session.execute(
+        _SESSION_LOOKUP, {"id_hash": hash_key(session_id), "now": utcnow()}
+    ).all()
+    return principal_of(rows)
+
+
+def end_web_session(session: Session, session_id: str) -> None:
+    """Sign a browser out: its session id stops working at once."""
+    row = session.get(WebSession, hash_key(session_id))
+    if row is not None:
+        session.delete(row)
 
 
 def list_keys(session: Session) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ across processes too.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,17 +24,30 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+OWNER_ONLY_DIR = 0o700
+OWNER_ONLY_FILE = 0o600
 _WRITE_OPTION = "ews_write"
 _NO_TRANSACTION_OPTION = "ews_no_transaction"
 
 
 def ensure_sqlite_directory(url: str) -> None:
-    """Create the directory of a SQLite file (the data directory on a fresh machine)."""
+    """Create the directory of a SQLite file (the data directory on a fresh machine) and the
+    file itself, readable by their owner only: the database holds pupils' personal data.
+
+    Directories and a file that already exist keep their permissions (the data directory may
+    be shared with other tools on purpose). SQLite gives its ``-wal`` and ``-shm`` files the
+    database file's permissions."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        # If this fails, connecting fails with SQLite's own "unable to open database file".
-        with contextlib.suppress(OSError):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    # If this fails, connecting fails with SQLite's own "unable to open database file".
+    with contextlib.suppress(OSError):
+        missing = [d for d in (path.parent, *path.parent.parents) if not d.exists()]
+        for directory in reversed(missing):  # outermost first; parents=True would ignore mode
+            directory.mkdir(mode=OWNER_ONLY_DIR, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, OWNER_ONLY_FILE))
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = 15_000) -> Engine:

@@ -8,13 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from serving.auth import Principal, key_lookup, principal_of
 from serving.db import Database
-from serving.modelstore import LoadedModel, ModelHolder
+from serving.errors import Forbidden, Unauthenticated
+from serving.modelstore import LoadedModel, ModelHolder, no_model
 from serving.settings import ServingSettings
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
@@ -44,24 +45,20 @@ def get_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
 async def get_credentials(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
-    """The presented API key (no I/O, so on the event loop); 401 without one."""
+    """The presented API key (no I/O, so on the event loop); refused without one."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail={
-                "message": "an API key is required",
-                "fix": "send the header `Authorization: Bearer <key>`; "
-                "an administrator creates keys with `ews keys create`",
-            },
-            headers={"WWW-Authenticate": "Bearer"},
+        raise Unauthenticated(
+            "an API key is required",
+            fix="send the header `Authorization: Bearer <key>`; "
+            "an administrator creates keys with `ews keys create`",
         )
     return credentials.credentials
 
 
 def principal_for(db: Database, key: str, connection: Any = None) -> Principal:
     """The principal of a presented key (one statement, no transaction, on ``connection`` if
-    given, from :meth:`Database.autocommit`); 401 if it is unknown or revoked. Blocking: call
-    it from the thread pool."""
+    given, from :meth:`Database.autocommit`); :class:`Unauthenticated` if it is unknown or
+    revoked. Blocking: call it from the thread pool."""
     statement, parameters = key_lookup(key)
     rows = (
         db.query(statement, parameters)
@@ -70,30 +67,22 @@ def principal_for(db: Database, key: str, connection: Any = None) -> Principal:
     )
     principal = principal_of(rows)
     if principal is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail={"message": "this API key is not valid or has been revoked"},
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise Unauthenticated("this API key is not valid or has been revoked")
     return principal
 
 
 def get_principal(
     db: Annotated[Database, Depends(get_db)], key: Annotated[str, Depends(get_credentials)]
 ) -> Principal:
-    """The caller's key; 401 without a valid one."""
+    """The caller's key; refused without a valid one."""
     return principal_for(db, key)
 
 
 async def require_model(holder: Annotated[ModelHolder, Depends(get_holder)]) -> LoadedModel:
-    """The current model (taken once per request); 503 with the reason if there is none."""
+    """The current model (taken once per request); refused with the reason if there is none."""
     model = holder.current
     if model is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail={"message": "no risk model is loaded", "reason": holder.reason},
-            headers={"Retry-After": "30"},
-        )
+        raise no_model(holder)
     return model
 
 
@@ -108,14 +97,6 @@ thread-pool call (:func:`principal_for`), saving a thread hop per request."""
 ModelDep = Annotated[LoadedModel, Depends(require_model)]
 
 
-def forbidden(message: str) -> HTTPException:
-    """403 with a message saying what the key may not do."""
-    return HTTPException(status.HTTP_403_FORBIDDEN, detail={"message": message})
-
-
-def require_pupil_access(principal: Principal, school_urn: int) -> None:
-    """403 unless the key may read pupil-level data of this school."""
-    if not principal.may_read_pupils(school_urn):
-        raise forbidden(
-            f"this {principal.role.value} key may not read pupils of school {school_urn}"
-        )
+def forbidden(message: str) -> Forbidden:
+    """The refusal saying what the key may not do."""
+    return Forbidden(message)

@@ -30,6 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import true
 
 # The readers refuse longer values with a row-level error: one source for both.
 from features.limits import ROSTER_FIELD_LIMITS, UPN_LENGTH
@@ -111,6 +112,9 @@ class Pupil(Base):
     leaving_date: Mapped[dt.date | None] = mapped_column(Date)
     roster_upload_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id"))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    on_roll: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    """Whether the school's latest roster lists the pupil: the registers must mark them
+    (migration 0005)."""
 
 
 class Upload(Base):
@@ -278,6 +282,18 @@ class ApiKeySchool(Base):
 
     key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), primary_key=True)
     school_urn: Mapped[int] = mapped_column(ForeignKey("schools.urn"), primary_key=True)
+
+
+class WebSession(Base):
+    """A browser signed in with a key: the cookie holds a random id, only its SHA-256 is kept
+    (migration 0006)."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class AuditEvent(Base):

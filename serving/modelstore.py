@@ -18,6 +18,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from serving.errors import Unavailable
+
 log = logging.getLogger("ews.serving.model")
 
 
@@ -161,6 +163,11 @@ class ModelHolder:
     def _run(self) -> None:
         while not self._stop.wait(self.poll_seconds):
             self.refresh()
+
+
+def no_model(holder: ModelHolder) -> Unavailable:
+    """The refusal of a request that needs a model while none is loaded (and why not)."""
+    return Unavailable("no risk model is loaded", reason=holder.reason)
 
 
 class MlflowModelSource:

@@ -63,11 +63,12 @@ def tier_of(risk: np.ndarray, high: float, medium: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ScoringConfig:
-    """Thresholds the risk list uses (from ServingSettings)."""
+    """Thresholds the risk list uses: ``ServingSettings.scoring`` builds it from the settings,
+    where the values are defined."""
 
-    high_risk_threshold: float = 0.5
-    medium_risk_threshold: float = 0.25
-    emerging_below: float = 0.10
+    high_risk_threshold: float
+    medium_risk_threshold: float
+    emerging_below: float
 
 
 def score_snapshot(
@@ -100,6 +101,51 @@ def score_snapshot(
     out = out.sort_values(["as_of", "risk", "upn"], ascending=[True, False, True], kind="stable")
     out["rank"] = out.groupby("as_of").cumcount().to_numpy() + 1
     return out.reset_index(drop=True)
+
+
+def score_weeks(
+    trajectory: pd.DataFrame,
+    roster: pd.DataFrame | None,
+    *,
+    school_urn: int,
+    phase: str,
+    weeks: list[int],
+    model: LoadedModel,
+    config: ScoringConfig,
+    history: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Trajectory → snapshot features as of each of ``weeks`` → scores: the one chain behind
+    stored scoring and ``POST /v1/score``.
+
+    ``roster`` is the school's roster (``ROSTER_COLUMNS``, ``None``: unknown), ``history``
+    last year's outcomes (:func:`features.snapshots.snapshot_features`). Returns the columns of
+    :func:`score_snapshot`, with ``as_of`` as a date and the school ``week`` of each row; no
+    rows when no pupil had possible sessions in those weeks."""
+    from features.snapshots import snapshot_features
+
+    schools = pd.DataFrame({"school_urn": [school_urn], "phase": [phase]})
+    snapshot = snapshot_features(
+        trajectory,
+        roster,
+        schools,
+        history=history if history is not None and not history.empty else None,
+        weeks=sorted(weeks),
+    )
+    if snapshot.empty:
+        return pd.DataFrame(columns=[*_SCORED_COLUMNS, "week"])
+    scored = score_snapshot(snapshot, model, config)
+    week_of = dict(
+        zip(pd.to_datetime(snapshot["as_of"]).dt.date, snapshot["week"].astype(int), strict=True)
+    )
+    scored["as_of"] = pd.to_datetime(scored["as_of"]).dt.date
+    scored["week"] = scored["as_of"].map(week_of).astype(int)
+    return scored
+
+
+_SCORED_COLUMNS = (
+    "upn", "as_of", "risk", "tier", "attendance_ytd", "attendance_change_4w", "emerging",
+    "absence_rate_ytd", "reasons", "rank",
+)  # fmt: skip
 
 
 def _reason_lists(scored: pd.DataFrame) -> list[list[dict[str, Any]]]:

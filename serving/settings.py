@@ -6,7 +6,9 @@ from functools import cached_property
 
 from pydantic import AliasChoices, Field
 
+from features.modelnames import CHAMPION_ALIAS, DEFAULT_MODEL_NAME, default_tracking_uri
 from features.settings import EwsSettings
+from serving.pipeline import ScoringConfig
 
 
 class ServingSettings(EwsSettings):
@@ -20,8 +22,8 @@ class ServingSettings(EwsSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
-    model_name: str = "attendance-risk"
-    model_alias: str = "champion"
+    model_name: str = DEFAULT_MODEL_NAME
+    model_alias: str = CHAMPION_ALIAS
     model_poll_seconds: float = 30.0
     """How often a background thread checks whether the alias has moved (0 disables it)."""
 
@@ -51,6 +53,13 @@ class ServingSettings(EwsSettings):
     default_page_size: int = 50
     max_page_size: int = 2000
 
+    cookie_secure: bool = False
+    """Send the sign-in cookie with ``Secure`` although requests arrive as plain http: set it
+    behind a proxy that ends TLS (the cookie is Secure anyway when requests come as https)."""
+
+    session_hours: float = 12.0
+    """How long a browser stays signed in (it signs in again with its key after that)."""
+
     page_cache_bytes: int = 32 * 1024 * 1024
     """Rendered risk-list pages kept in memory, at most this many bytes of JSON (a page of 50
     is ~30 kB, a whole school of 1,500 ~1 MB). CSV exports are never cached."""
@@ -65,9 +74,16 @@ class ServingSettings(EwsSettings):
     @cached_property
     def resolved_tracking_uri(self) -> str:
         """The MLflow tracking URI in force."""
-        if self.mlflow_tracking_uri:
-            return self.mlflow_tracking_uri
-        return f"sqlite:///{(self.data_dir / 'mlflow.db').resolve()}"
+        return self.mlflow_tracking_uri or default_tracking_uri(self.data_dir)
+
+    @cached_property
+    def scoring(self) -> ScoringConfig:
+        """The thresholds the risk list uses, as scoring takes them."""
+        return ScoringConfig(
+            high_risk_threshold=self.high_risk_threshold,
+            medium_risk_threshold=self.medium_risk_threshold,
+            emerging_below=self.emerging_below,
+        )
 
     @property
     def model_uri(self) -> str:

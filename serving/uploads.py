@@ -12,10 +12,12 @@ import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
-from fastapi import HTTPException, Request, status
+from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
+
+from serving.errors import Invalid, Malformed, TooLarge, UnsupportedFile
 
 CSV_CONTENT_TYPES = frozenset(
     {
@@ -60,26 +62,19 @@ def safe_filename(name: str | None, default: str = "upload.csv") -> str:
     return base[:255] or default
 
 
-def too_large(limit: int) -> HTTPException:
-    """413 naming the limit."""
-    return HTTPException(
-        status.HTTP_413_CONTENT_TOO_LARGE,
-        detail={
-            "message": f"the file is larger than the limit of {limit // (1024 * 1024)} MB; "
-            "nothing was stored",
-            "fix": "send one term or one week at a time",
-        },
+def too_large(limit: int) -> TooLarge:
+    """The refusal naming the limit."""
+    return TooLarge(
+        f"the file is larger than the limit of {limit // (1024 * 1024)} MB; nothing was stored",
+        fix="send one term or one week at a time",
     )
 
 
-def unsupported(what: str, fix: str | None = None) -> HTTPException:
-    """415 saying what was received instead of CSV."""
-    return HTTPException(
-        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-        detail={
-            "message": f"expected a CSV file, received {what}",
-            "fix": fix or "export the register or roster from your MIS as CSV (comma-separated)",
-        },
+def unsupported(what: str, fix: str | None = None) -> UnsupportedFile:
+    """The refusal saying what was received instead of CSV."""
+    return UnsupportedFile(
+        f"expected a CSV file, received {what}",
+        fix=fix or "export the register or roster from your MIS as CSV (comma-separated)",
     )
 
 
@@ -115,7 +110,8 @@ async def read_form_files(
 ) -> dict[str, ReceivedFile]:
     """The CSV files of a ``multipart/form-data`` request, by field name (missing ones absent).
 
-    The whole body counts towards ``limit`` (413 past it); 415 if a part is not CSV."""
+    The whole body counts towards ``limit`` (:class:`TooLarge` past it); a part that is not
+    CSV is :class:`UnsupportedFile`."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "multipart/form-data":
         raise unsupported(f"content of type {content_type!r} (send multipart/form-data)")
@@ -130,8 +126,8 @@ async def read_form_files(
     except _TooLarge:
         raise too_large(limit) from None
     except MultiPartException as exc:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, detail={"message": f"malformed form: {exc}"}
+        raise Malformed(
+            f"malformed form: {exc}", fix="send the file as multipart/form-data"
         ) from None
     out = {}
     for name in fields:
@@ -149,8 +145,8 @@ async def read_form_files(
 async def read_upload(request: Request, limit: int, field: str = "file") -> ReceivedFile:
     """Read the uploaded file from ``request`` (see the module docstring).
 
-    Raises 413 past ``limit`` bytes, 415 for anything that is not CSV, 422 for a form without
-    the file field.
+    Refuses (:class:`TooLarge`) past ``limit`` bytes, anything that is not CSV
+    (:class:`UnsupportedFile`), a form without the file field (:class:`Invalid`).
     """
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
@@ -159,12 +155,9 @@ async def read_upload(request: Request, limit: int, field: str = "file") -> Rece
     if content_type == "multipart/form-data":
         files = await read_form_files(request, limit, (field,))
         if field not in files:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                detail={
-                    "message": f"the form has no file field named {field!r}",
-                    "fix": f"send the CSV as the form field {field!r}",
-                },
+            raise Invalid(
+                f"the form has no file field named {field!r}",
+                fix=f"send the CSV as the form field {field!r}",
             )
         return files[field]
     if content_type and content_type not in CSV_CONTENT_TYPES:

@@ -1,12 +1,15 @@
 """Web pages for schools and practitioners: server-rendered HTML, no JavaScript, no CDN.
 
-The pages are a thin layer over the JSON API. A person pastes an API key once at ``/login``;
-it is kept in an HttpOnly, SameSite=Strict cookie and checked on every page with the same key
-lookup (:func:`serving.auth.authenticate`) and the same role/school scoping
-(:meth:`Principal.may_read_pupils`) as the API. The data comes from the API's own route
-functions (:func:`serving.routes.risk.risk_list`, :func:`serving.routes.risk.pupil_page`,
-:func:`serving.routes.schools.list_schools`), so a page shows exactly what the API answers and
-writes the same audit record.
+The pages are a thin layer over the use cases the JSON API calls. A person pastes an API key
+once at ``/login`` (a form from another site is refused); the server starts a session and the
+browser keeps only its random id, in an HttpOnly, SameSite=Strict cookie. Every page looks the
+session up with its key (:func:`serving.auth.session_principal`: a revoked key ends its
+sessions) and applies the same role/school scoping
+(:meth:`Principal.may_read_pupils`) as the API. The data comes from the same service functions
+(:func:`serving.risk_lists.read_page`, :func:`serving.pupils.pupil_record`,
+:func:`serving.schools.schools_in_scope`), so a page shows exactly what the API answers and
+writes the same audit record. A refusal is answered by the app's one handler, as an HTML page
+(:func:`refusal_page`).
 
 Charts are inline SVG drawn here, each with a ``<title>``/``<desc>`` and the numbers as a table
 beside it (the text alternative).
@@ -14,14 +17,18 @@ beside it (the text alternative).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import parse_qs, urlencode
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
+from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -29,14 +36,25 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup, escape
 
-from serving import store
-from serving.auth import Principal, authenticate
+from serving import pupils, risk_lists
+from serving.auth import (
+    Principal,
+    authenticate,
+    end_web_session,
+    session_principal,
+    start_web_session,
+)
 from serving.deps import DatabaseDep, HolderDep, SettingsDep
-from serving.routes import risk as risk_routes
-from serving.routes import schools as school_routes
+from serving.errors import Invalid, NotFound, ServiceError, http_status
+from serving.risk_lists import RiskQuery, Tier
+from serving.schemas import MAX_DB_INT
+from serving.schools import schools_in_scope
+from serving.store.rows import get_school
 
-COOKIE = "ews_key"
-"""Name of the cookie holding the API key (HttpOnly: page scripts can never read it)."""
+COOKIE = "ews_session"
+"""Name of the cookie holding the browser's session id (HttpOnly: page scripts can never read
+it). The key itself never goes into the browser's storage: the server keeps the session
+(``web_sessions``) and what key it stands for."""
 
 _HERE = Path(__file__).resolve().parent.parent
 _CSS = (_HERE / "static" / "style.css").read_bytes()
@@ -62,20 +80,38 @@ class LoginRequired(Exception):
 
 
 KEY_REFUSED = (
-    "The key this browser signed in with no longer works (it was revoked or replaced): "
-    "paste a current key, or ask your administrator for one."
+    "This browser's sign-in no longer works (it has expired, or the key was revoked or "
+    "replaced): paste a current key, or ask your administrator for one."
+)
+
+OTHER_SITE = (
+    "This form was sent from another site, so it was refused. Open the service's own sign-in "
+    "page and sign in there."
 )
 
 
+def _from_this_site(request: Request) -> bool:
+    """Whether a form came from the service's own pages: a browser names the page's origin on
+    every POST (the Referrer-Policy keeps it for the service's own pages), so another origin,
+    or ``null``, is a form on another site (cross-site request forgery). A client that sends
+    no Origin is not a browser posting a form."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
 def _principal(request: Request, db: Any) -> Principal:
-    """The key in the cookie, looked up exactly as the API looks up a Bearer key."""
-    key = request.cookies.get(COOKIE)
-    if not key:
+    """The key of the browser's session: its key and schools, exactly as the API sees a
+    Bearer key (a revoked key ends its sessions)."""
+    session_id = request.cookies.get(COOKIE)
+    if not session_id:
         raise LoginRequired
     with db.read_session() as session:
-        principal = authenticate(session, key)
+        principal = session_principal(session, session_id)
     if principal is None:
         raise LoginRequired(key_refused=True)
+    request.state.principal = principal  # an error page then still shows who is signed in
     return principal
 
 
@@ -107,7 +143,23 @@ def _error_page(request: Request, code: int, message: str, principal: Principal 
 
 def is_page(request: Request) -> bool:
     """Whether ``request`` is for a web page (not the API, health checks or static files)."""
-    return not request.url.path.startswith(("/v1/", "/health", "/ready", "/openapi", "/static"))
+    return is_page_path(request.url.path)
+
+
+def is_page_path(path: str) -> bool:
+    """Whether ``path`` is a web page's (not the API's, health checks' or static files')."""
+    return not path.startswith(("/v1/", "/health", "/ready", "/openapi", "/static"))
+
+
+def unexpected_page(error_id: str) -> Response:
+    """An unexpected failure on a web page: a plain page with the error id (no request is
+    needed to render it: it is built where the failure was caught)."""
+    html = templates.get_template("error.html").render(
+        title="Something went wrong",
+        message=f"Something went wrong on our side; nothing was changed (error {error_id}).",
+        me=None,
+    )
+    return HTMLResponse(html, status_code=500)
 
 
 def invalid_request_page(request: Request, exc: RequestValidationError) -> Response:
@@ -130,24 +182,24 @@ def invalid_request_page(request: Request, exc: RequestValidationError) -> Respo
     )
 
 
-def _message(exc: HTTPException) -> str:
-    detail = exc.detail
-    if isinstance(detail, dict):
-        text = str(detail.get("message", ""))
-        if detail.get("fix"):
-            text += f" ({detail['fix']})"
-        if detail.get("reason"):
-            text += f": {detail['reason']}"
-        return text
-    return str(detail)
+def refusal_page(request: Request, exc: ServiceError) -> Response:
+    """A refusal (another school's pupils, no scores yet, a bad filter…) as an HTML page, for
+    the app's one handler of :class:`ServiceError`."""
+    text = exc.message
+    if exc.fix:
+        text += f" ({exc.fix})"
+    if exc.details.get("reason"):
+        text += f": {exc.details['reason']}"
+    principal = getattr(request.state, "principal", None)
+    return _error_page(request, http_status(exc), text, principal)
 
 
-def _forbidden(request: Request, principal: Principal, urn: int):
+def not_found_page(request: Request) -> Response:
+    """An unknown URL asked for by a browser: a page that says so, not the API's JSON."""
     return _error_page(
         request,
-        403,
-        f"This {principal.role.value} key may not see pupils of school {urn}.",
-        principal,
+        status.HTTP_404_NOT_FOUND,
+        "There is no page at this address. Start again from your schools.",
     )
 
 
@@ -288,7 +340,7 @@ _VENDORED = {
 def vendored(name: str) -> Response:
     """Swagger UI's script, stylesheet and icon, from the package itself (no CDN)."""
     if name not in _VENDORED:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail={"message": "no such file"})
+        raise NotFound("no such file")
     return FileResponse(
         _HERE / "static" / name,
         media_type=_VENDORED[name],
@@ -299,7 +351,7 @@ def vendored(name: str) -> Response:
 @router.get("/docs", response_class=HTMLResponse)
 def api_docs(request: Request) -> HTMLResponse:
     """The interactive API documentation (Swagger UI), served whole by the app: offline."""
-    return get_swagger_ui_html(
+    page = get_swagger_ui_html(
         openapi_url=request.app.openapi_url,
         title=f"{request.app.title}: API",
         swagger_js_url="/static/swagger-ui-bundle.js",
@@ -308,6 +360,15 @@ def api_docs(request: Request) -> HTMLResponse:
         # Swagger UI would otherwise send the API description to an online validator.
         swagger_ui_parameters={"validatorUrl": None},
     )
+    # Its one inline script (which starts Swagger UI) is allowed by its hash, nothing else.
+    inline = bytes(page.body).decode().rsplit("<script>", 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode()
+    page.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src 'self' 'sha256-{digest}'; style-src 'self' "
+        "'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'; form-action 'none'"
+    )
+    return page
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -318,8 +379,16 @@ def login_form(request: Request) -> Any:
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, db: DatabaseDep) -> Any:
-    """Check the pasted key; if valid keep it in an HttpOnly, SameSite=Strict cookie."""
+async def login(request: Request, db: DatabaseDep, settings: SettingsDep) -> Any:
+    """Check the pasted key; if valid start a session, its id in an HttpOnly, SameSite=Strict
+    cookie."""
+    if not _from_this_site(request):
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {"title": "Sign in", "error": OTHER_SITE},
+            status_code=status.HTTP_403_FORBIDDEN,
+        )
     # A urlencoded form is parsed by hand: no multipart dependency for one field. A key is
     # ~50 characters: reading stops well past that, so a huge body is never held in memory.
     body = b""
@@ -334,16 +403,18 @@ async def login(request: Request, db: DatabaseDep) -> Any:
             )
     form = parse_qs(body.decode("utf-8", "replace"))
     key = (form.get("key") or [""])[0].strip()
-    principal = None
+    session_id = None
     if key:
-        from fastapi.concurrency import run_in_threadpool
 
-        def lookup() -> Principal | None:
-            with db.read_session() as session:
-                return authenticate(session, key)
+        def sign_in() -> str | None:
+            with db.write() as session:
+                principal = authenticate(session, key)
+                if principal is None:
+                    return None
+                return start_web_session(session, principal, settings.session_hours)
 
-        principal = await run_in_threadpool(lookup)
-    if principal is None:
+        session_id = await run_in_threadpool(sign_in)
+    if session_id is None:
         return templates.TemplateResponse(
             request,
             "login.html",
@@ -357,18 +428,26 @@ async def login(request: Request, db: DatabaseDep) -> Any:
     response = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         COOKIE,
-        key,
+        session_id,
+        max_age=int(settings.session_hours * 3600),
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",  # plain http is only for 127.0.0.1
+        # Plain http is for 127.0.0.1, or behind a proxy that ends TLS (the setting).
+        secure=settings.cookie_secure or request.url.scheme == "https",
         path="/",
     )
     return response
 
 
 @router.post("/logout")
-def logout() -> Response:
-    """Forget the key (clear the cookie)."""
+def logout(request: Request, db: DatabaseDep) -> Response:
+    """Sign out: the session ends on the server and the cookie is cleared."""
+    if not _from_this_site(request):
+        return _error_page(request, status.HTTP_403_FORBIDDEN, OTHER_SITE)
+    session_id = request.cookies.get(COOKIE)
+    if session_id:
+        with db.write() as session:
+            end_web_session(session, session_id)
     return _to_login()
 
 
@@ -380,15 +459,16 @@ def home(request: Request, db: DatabaseDep) -> Any:
     except LoginRequired as exc:
         return _to_login(exc)
     with db.read_session() as session:
-        schools = school_routes.list_schools(principal, session)
-    for school in schools:
-        school["readable"] = principal.may_read_pupils(school["urn"])
+        schools = [
+            {**s.model_dump(mode="json"), "readable": principal.may_read_pupils(s.urn)}
+            for s in schools_in_scope(session, principal)
+        ]
     return templates.TemplateResponse(
         request, "schools.html", {"title": "Your schools", "me": principal, "schools": schools}
     )
 
 
-def _year_groups(values: list[str] | None) -> list[int] | None:
+def _year_groups(values: list[str] | None) -> tuple[int, ...]:
     """The year-group filter from the form (an empty choice means every year group)."""
     years = []
     for value in values or ():
@@ -396,78 +476,43 @@ def _year_groups(values: list[str] | None) -> list[int] | None:
         if not value:
             continue
         if not value.isdigit() or int(value) > 13:
-            raise ValueError(f"year group {value!r} is not a year group (0 for Reception, 1 to 13)")
+            raise Invalid(f"year group {value!r} is not a year group (0 for Reception, 1 to 13)")
         years.append(int(value))
-    return years or None
+    return tuple(years)
 
 
-def _risk_list(
-    request: Request,
-    urn: int,
-    db: Any,
-    holder: Any,
-    settings: Any,
-    year_group: list[str] | None,
-    tier: list[Literal["high", "medium", "low"]] | None,
-    emerging: bool,
-    offset: int,
-    format: Literal["json", "csv"] = "json",
-) -> tuple[Principal, list[int] | None, Response] | Response:
-    """The API's risk list for the signed-in key (same query, cache and audit record), with
-    the key and the year groups chosen; or the page to answer instead (sign in, a bad year
-    group, another school's list, the API's refusal)."""
-    try:
-        principal = _principal(request, db)
-    except LoginRequired as exc:
-        return _to_login(exc)
-    try:
-        years = _year_groups(year_group)
-    except ValueError as exc:
-        return _error_page(request, 422, str(exc), principal)
-    if not principal.may_read_pupils(urn):
-        return _forbidden(request, principal, urn)
-    try:
-        response = risk_routes.read_risk_list(
-            urn,
-            principal,
-            db,
-            holder,
-            settings,
-            request.app.state.page_cache,
-            year_group=years,
-            tier=tier,
-            emerging=emerging,
-            offset=offset,
-            limit=None,
-            format=format,
-        )
-    except HTTPException as exc:
-        return _error_page(request, exc.status_code, _message(exc), principal)
-    return principal, years, response
+UrnPath = Annotated[int, PathParam(ge=0, le=MAX_DB_INT, description="The school's URN")]
+"""A page's school: any number a URN column holds (a URN the service does not know is a page
+that says so; a number past the column is a 422 page, never a database error)."""
 
 
 @router.get("/schools/{urn}", response_class=HTMLResponse)
 def school_page(
     request: Request,
-    urn: int,
+    urn: UrnPath,
     db: DatabaseDep,
     holder: HolderDep,
     settings: SettingsDep,
     year_group: Annotated[list[str] | None, Query()] = None,
-    tier: Annotated[list[Literal["high", "medium", "low"]] | None, Query()] = None,
+    tier: Annotated[list[Tier] | None, Query()] = None,
     emerging: Annotated[bool, Query()] = False,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
 ) -> Any:
     """The school's prioritised risk list, with filters."""
-    read = _risk_list(request, urn, db, holder, settings, year_group, tier, emerging, offset)
-    if isinstance(read, Response):
-        return read
-    principal, years, response = read
-    data = json.loads(bytes(response.body))
+    try:
+        principal = _principal(request, db)
+    except LoginRequired as exc:
+        return _to_login(exc)
+    query = RiskQuery(_year_groups(year_group), tuple(tier or ()), emerging, offset)
+    page = risk_lists.read_page(
+        db, principal, holder, request.app.state.page_cache, urn, query,
+        page_size=settings.default_page_size, max_page_size=settings.max_page_size,
+    )  # fmt: skip
+    data = json.loads(page.json)
     with db.read_session() as session:
-        school = store.get_school(session, urn)
-    filters: list[tuple[str, Any]] = [("year_group", g) for g in years or ()]
-    filters += [("tier", t) for t in tier or ()]
+        school = get_school(session, urn)
+    filters: list[tuple[str, Any]] = [("year_group", g) for g in query.year_group]
+    filters += [("tier", t) for t in query.tier]
     if emerging:
         filters.append(("emerging", "true"))
     shown = len(data["pupils"])
@@ -483,8 +528,8 @@ def school_page(
             "urn": urn,
             "data": data,
             "year_groups": list(range(0, 14)),
-            "chosen_years": set(years or ()),
-            "chosen_tiers": set(tier or ()),
+            "chosen_years": set(query.year_group),
+            "chosen_tiers": set(query.tier),
             "emerging": emerging,
             "first": offset + 1 if shown else 0,
             "last": offset + shown,
@@ -502,36 +547,43 @@ def school_page(
 @router.get("/schools/{urn}/risk.csv")
 def school_csv(
     request: Request,
-    urn: int,
+    urn: UrnPath,
     db: DatabaseDep,
     holder: HolderDep,
-    settings: SettingsDep,
     year_group: Annotated[list[str] | None, Query()] = None,
-    tier: Annotated[list[Literal["high", "medium", "low"]] | None, Query()] = None,
+    tier: Annotated[list[Tier] | None, Query()] = None,
     emerging: Annotated[bool, Query()] = False,
 ) -> Any:
     """The risk list as CSV (the API's export, with its audit record)."""
-    read = _risk_list(
-        request, urn, db, holder, settings, year_group, tier, emerging, 0, format="csv"
+    try:
+        principal = _principal(request, db)
+    except LoginRequired as exc:
+        return _to_login(exc)
+    query = RiskQuery(_year_groups(year_group), tuple(tier or ()), emerging)
+    export = risk_lists.export(db, principal, holder, urn, query)
+    return Response(
+        export.content,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{export.filename}"'},
     )
-    return read if isinstance(read, Response) else read[2]
 
 
 @router.get("/schools/{urn}/pupils/{upn}", response_class=HTMLResponse)
-def pupil_page(request: Request, urn: int, upn: str, db: DatabaseDep, settings: SettingsDep) -> Any:
+def pupil_page(
+    request: Request,
+    urn: UrnPath,
+    upn: Annotated[str, PathParam(max_length=64)],
+    db: DatabaseDep,
+    settings: SettingsDep,
+) -> Any:
     """One pupil: weekly attendance, risk over the weeks and the latest reasons."""
     try:
         principal = _principal(request, db)
     except LoginRequired as exc:
         return _to_login(exc)
-    if not principal.may_read_pupils(urn):
-        return _forbidden(request, principal, urn)
-    try:
-        with db.read_session() as session:
-            pupil = risk_routes.pupil_page(upn, principal, db, session, school=urn)
-            school = store.get_school(session, urn)
-    except HTTPException as exc:
-        return _error_page(request, exc.status_code, _message(exc), principal)
+    pupil = pupils.pupil_record(db, principal, urn, upn).model_dump(mode="json")
+    with db.read_session() as session:
+        school = get_school(session, urn)
     weeks = pupil["weeks"]
     attendance_chart = None
     if weeks:

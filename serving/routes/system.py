@@ -6,17 +6,22 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from serving.deps import DatabaseDep, HolderDep
+from serving.schemas import Health, Readiness
 
 router = APIRouter(tags=["system"])
 
 
-@router.get("/health")
-def health() -> dict[str, str]:
+@router.get("/health", response_model=Health)
+def health() -> Health:
     """The process is alive."""
-    return {"status": "ok"}
+    return Health(status="ok")
 
 
-@router.get("/ready")
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready: the checks say why"}},
+)
 def ready(db: DatabaseDep, holder: HolderDep) -> JSONResponse:
     """Ready to score: the database answers and a model is loaded (503 says which is missing)."""
     checks: dict[str, object] = {}

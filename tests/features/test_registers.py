@@ -13,11 +13,9 @@ from hypothesis import strategies as st
 from features.registers import (
     MARK_OUTPUT_COLUMNS,
     UNKNOWN_SCHOOL_URN,
-    read_long_register,
     read_register,
     read_roster,
     read_upload,
-    read_wide_register,
 )
 from features.schema import ROSTER_COLUMNS
 from features.upn import make_upns
@@ -79,15 +77,6 @@ def test_wide_fixture_gives_the_same_marks_as_the_long_one():
     # The surname column is not used, and the school is told.
     assert report.warning_counts == {"extra_column": 1}
     assert report.warnings[0].column == "Surname"
-
-
-def test_explicit_readers_refuse_the_other_layout():
-    marks, report = read_long_register(DATA / "register_wide.csv", URN)
-    assert marks.empty
-    assert kinds(report) == {"missing_column"}
-    marks, report = read_wide_register(DATA / "register_long.csv", URN)
-    assert marks.empty
-    assert "missing_column" in kinds(report)
 
 
 def test_bytes_and_paths_read_the_same_and_name_the_file():

@@ -19,9 +19,10 @@ from sqlalchemy import create_engine, func, select, text
 from serving.app import create_app
 from serving.db import Database
 from serving.models import AuditEvent, Mark, Referral, Score, ScoreRun, Upload
-from tests.serving.conftest import (
+from tests.serving.helpers import (
     OTHER_SCHOOL,
     SCHOOL,
+    FakeSource,
     Service,
     add_keys,
     live_server,
@@ -168,8 +169,6 @@ def test_risk_list_filters_paging_and_csv(service: Service, school) -> None:
 
 
 def test_the_risk_list_cache_is_bounded_in_bytes_and_keeps_no_exports(db, tmp_path, school):
-    from tests.serving.conftest import FakeSource
-
     bound = 10_000
     app = create_app(
         make_settings(tmp_path, page_cache_bytes=bound), db=db, model_source=FakeSource("1")
@@ -277,8 +276,6 @@ def test_without_a_model_the_service_starts_and_says_why(no_model_service: Servi
 
 
 def test_ready_says_plainly_when_the_registry_cannot_be_reached(db, tmp_path) -> None:
-    from tests.serving.conftest import FakeSource
-
     class DownRegistry(FakeSource):
         def resolve(self) -> str | None:
             raise ConnectionError(
@@ -813,19 +810,15 @@ def test_openapi_documents_every_route(service: Service) -> None:
 
 
 def test_a_restart_with_a_new_champion_rescores_stored_lists(service: Service, school, tmp_path):
-    import time
-
-    from tests.serving.conftest import FakeSource
-
     load_weeks(service, school, range(1, 3))
     restarted = create_app(make_settings(tmp_path), db=service.db, model_source=FakeSource("2"))
     with TestClient(restarted) as client:
-        deadline = time.monotonic() + 20
-        while True:
-            body = client.get(f"/v1/schools/{SCHOOL}/risk", headers=service.auth("school")).json()
-            if body["model_version"] == "2" or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+        # The stale schools are re-scored in the background: wait for that pass to end.
+        rescoring = restarted.state.stale_rescoring
+        assert rescoring is not None
+        rescoring.join(30)
+        assert not rescoring.is_alive()
+        body = client.get(f"/v1/schools/{SCHOOL}/risk", headers=service.auth("school")).json()
     assert body["model_version"] == "2"
     assert {p["model_version"] for p in body["pupils"]} == {"2"}
 
@@ -833,9 +826,10 @@ def test_a_restart_with_a_new_champion_rescores_stored_lists(service: Service, s
 def test_the_schools_list_counts_the_pupils_on_roll_in_the_latest_scored_week(
     service: Service,
 ) -> None:
-    # The roster holds one pupil more than the registers mark (a pupil no longer on roll):
-    # the rosters' count includes them, the latest scored week does not.
+    # The roster holds one pupil more than the registers mark (a pupil who left in the
+    # summer): the rosters' count includes them, the latest scored week does not.
     roster = make_school(n=31)
+    roster.roster.loc[30, "leaving_date"] = "2024-07-19"
     marked = make_school(n=30)
     assert marked.upns == roster.upns[:30]
     response = upload(service, "roster", SCHOOL, roster.roster_csv(), "roster.csv")

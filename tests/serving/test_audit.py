@@ -3,14 +3,11 @@ together or not at all, and refused uploads are recorded too (both databases).""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from serving.models import AuditEvent, Mark, Referral, Upload
-from tests.serving.conftest import OTHER_SCHOOL, SCHOOL, Service, load_weeks, upload
+from tests.serving.helpers import OTHER_SCHOOL, SCHOOL, Service, load_weeks, upload
 
 
 def count(service: Service, table) -> int:
@@ -25,40 +22,6 @@ def audit_rows(service: Service, action: str) -> list[AuditEvent]:
                 select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
             )
         )
-
-
-@pytest.fixture
-def broken_audit(service: Service) -> Iterator[None]:
-    """The audit table refuses every insert (a full disk, a revoked grant…) until the end."""
-    with service.db.engine.begin() as connection:
-        if service.db.is_sqlite:
-            connection.exec_driver_sql(
-                "CREATE TRIGGER audit_full BEFORE INSERT ON audit_events "
-                "BEGIN SELECT RAISE(ABORT, 'audit store full'); END"
-            )
-        else:
-            connection.execute(
-                text(
-                    "CREATE OR REPLACE FUNCTION audit_full() RETURNS trigger AS $$ "
-                    "BEGIN RAISE EXCEPTION 'audit store full'; END $$ LANGUAGE plpgsql"
-                )
-            )
-            connection.execute(
-                text(
-                    "CREATE TRIGGER audit_full BEFORE INSERT ON audit_events "
-                    "FOR EACH ROW EXECUTE FUNCTION audit_full()"
-                )
-            )
-    try:
-        yield
-    finally:
-        with service.db.engine.begin() as connection:
-            connection.exec_driver_sql(
-                "DROP TRIGGER IF EXISTS audit_full"
-                + ("" if service.db.is_sqlite else " ON audit_events")
-            )
-            if not service.db.is_sqlite:
-                connection.exec_driver_sql("DROP FUNCTION IF EXISTS audit_full()")
 
 
 def test_an_upload_whose_audit_record_fails_stores_nothing(

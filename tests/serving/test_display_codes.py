@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, func, inspect, select
 
 from serving.db import downgrade, upgrade
 from serving.models import AuditEvent, Mark, School, Upload, utcnow
-from tests.serving.conftest import (
+from tests.serving.helpers import (
     OTHER_SCHOOL,
     SCHOOL,
     SchoolData,
@@ -20,7 +20,6 @@ from tests.serving.conftest import (
     make_school,
     upload,
 )
-from tests.serving.test_audit import broken_audit  # noqa: F401 (the fixture)
 
 MONDAY_2023 = dt.date(2023, 9, 4)  # a 2023/24 week: the 2006 code set, with its single Y
 MAPPING = b"display_code,statutory_code\n9,Y\n"

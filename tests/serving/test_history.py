@@ -7,7 +7,7 @@ import datetime as dt
 
 import pandas as pd
 
-from tests.serving.conftest import (
+from tests.serving.helpers import (
     OTHER_SCHOOL,
     SCHOOL,
     SchoolData,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 
 import pytest
 import typer
@@ -16,7 +15,7 @@ from typer.testing import CliRunner
 from serving.db import Database, downgrade, upgrade
 from serving.models import ApiKey, ApiKeySchool, Base, School, utcnow
 from serving.modelstore import LoadedModel, ModelHolder
-from tests.serving.conftest import FakeRiskModel, FakeSource
+from tests.serving.helpers import FakeRiskModel, FakeSource
 
 
 def test_migrations_match_the_models_and_go_down_and_up(db_url: str) -> None:
@@ -147,7 +146,26 @@ def test_registry_outage_keeps_the_current_model() -> None:
 
 
 def test_background_check_follows_the_alias_and_loads_each_version_once() -> None:
-    source = FakeSource("1")
+    class CountingSource(FakeSource):
+        """Counts the alias checks, so the test waits for checks rather than for time."""
+
+        def __init__(self, version: str) -> None:
+            super().__init__(version)
+            self.checks = 0
+            self.checked = threading.Condition()
+
+        def resolve(self) -> str | None:
+            with self.checked:
+                self.checks += 1
+                self.checked.notify_all()
+            return super().resolve()
+
+        def wait_for_checks(self, n: int) -> None:
+            with self.checked:
+                target = self.checks + n
+                assert self.checked.wait_for(lambda: self.checks >= target, timeout=10)
+
+    source = CountingSource("1")
     swaps: list[str] = []
     swapped = threading.Condition()
 
@@ -158,7 +176,7 @@ def test_background_check_follows_the_alias_and_loads_each_version_once() -> Non
 
     def wait_for(n: int) -> None:
         with swapped:
-            assert swapped.wait_for(lambda: len(swaps) >= n, timeout=5), swaps
+            assert swapped.wait_for(lambda: len(swaps) >= n, timeout=10), swaps
 
     holder = ModelHolder(source, poll_seconds=0.02, on_swap=on_swap)
     holder.refresh()
@@ -167,8 +185,8 @@ def test_background_check_follows_the_alias_and_loads_each_version_once() -> Non
         source.version = "2"
         wait_for(2)
         assert holder.current.version == "2"
-        time.sleep(0.2)  # ten more checks with the alias where it is: nothing is loaded again
-        assert source.loads == 2
+        source.wait_for_checks(10)  # ten more checks with the alias where it is
+        assert source.loads == 2  # nothing was loaded again
         source.version = "3"
         wait_for(3)
         assert holder.current.version == "3"

@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from features.trajectory import build_trajectory
-from serving import store
 from serving.models import Mark, Pupil, Score, Trajectory, Upload
 from serving.pipeline import trajectory_from_bytes, trajectory_to_bytes
-from tests.serving.conftest import (
+from serving.store import rescoring
+from tests.serving.helpers import (
     OTHER_SCHOOL,
     SCHOOL,
     Service,
@@ -401,7 +401,7 @@ def test_failure_half_way_leaves_nothing_behind(service: Service, school, monkey
     def broken(*args, **kwargs):
         raise RuntimeError("disk full while scoring")
 
-    monkeypatch.setattr(store, "rescore_school", broken)
+    monkeypatch.setattr(rescoring, "rescore_school", broken)
     # A client that shows the answer the app gives, instead of re-raising the server's error.
     client = TestClient(service.client.app, raise_server_exceptions=False)
     response = client.post(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.serving.conftest import SCHOOL, make_school
+from tests.serving.helpers import SCHOOL, make_school
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_UPN = "Y380345619000"  # what the failures below quote in their messages
@@ -25,11 +25,12 @@ SERVER = textwrap.dedent(
     import json, sys
     from pathlib import Path
 
-    from serving import store
+    from serving import schools
+    from serving.store import rescoring
     from serving.app import create_app
     from serving.cli import serve_app
     from serving.db import Database, upgrade
-    from tests.serving.conftest import FakeSource, add_keys, make_settings
+    from tests.serving.helpers import FakeSource, add_keys, make_settings
 
     data_dir, port, upn = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     url = f"sqlite:///{data_dir / 'ews.db'}"
@@ -43,8 +44,8 @@ SERVER = textwrap.dedent(
     def scoring_fails(*args, **kwargs):
         raise ValueError(f"pupil {upn} has no year group", upn)
 
-    store.latest_run = lookup_fails  # behind GET /v1/schools
-    store.rescore_school = scoring_fails  # behind a register upload, in the thread pool
+    schools.latest_run = lookup_fails  # behind GET /v1/schools
+    rescoring.rescore_school = scoring_fails  # behind a register upload, in the thread pool
     serve_app(create_app(make_settings(data_dir), db=db, model_source=FakeSource("1")),
               host="127.0.0.1", port=port)
     """
@@ -115,7 +116,7 @@ def test_unexpected_errors_reach_the_log_without_their_message(tmp_path: Path) -
     assert "has no year group" not in log
     assert "Exception in ASGI application" not in log
     for error_id, kind, function in zip(
-        error_ids, ("KeyError", "ValueError"), ("list_schools", "apply_registers"), strict=True
+        error_ids, ("KeyError", "ValueError"), ("schools_in_scope", "_store_registers"), strict=True
     ):
         line = next(line for line in log.splitlines() if error_id in line)
         assert kind in line

@@ -15,7 +15,7 @@ import features.registers
 from serving.app import create_app
 from serving.db import Database
 from serving.models import Score, ScoreRun
-from tests.serving.conftest import (
+from tests.serving.helpers import (
     OTHER_SCHOOL,
     SCHOOL,
     FakeSource,

@@ -14,7 +14,7 @@ from serving.db import Database
 from serving.models import ApiKey, AuditEvent, ScoreRun, Trajectory, Upload
 from serving.settings import ServingSettings
 from simulator import SimulationConfig, simulate_authority, write_authority
-from tests.serving.conftest import FakeSource, free_port
+from tests.serving.helpers import FakeSource, free_port
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ import pytest
 
 from serving.app import create_app
 from serving.db import Database
-from tests.serving.conftest import (
+from tests.serving.helpers import (
     SCHOOL,
     FakeSource,
     Service,
@@ -208,8 +208,8 @@ def test_sign_in_risk_list_and_pupil_page_in_chromium(
             "document.querySelector('form.login button').click()"
         )
         assert browser.evaluate("location.pathname") == "/"
-        # HttpOnly: the page itself cannot read the key.
-        assert "ews_key" not in browser.evaluate("document.cookie")
+        # HttpOnly: the page itself cannot read the session id (and the key is not in it).
+        assert "ews_session" not in browser.evaluate("document.cookie")
         assert "Oak Lane Primary" in browser.evaluate("document.body.innerText")
 
         browser.act_and_wait(f"document.querySelector('a[href=\"/schools/{SCHOOL}\"]').click()")
