@@ -28,8 +28,8 @@ class Dynamics:
     # Day of week (Monday..Friday) multipliers of illness-type and other absence. DfE, Pupil
     # attendance in schools 2024/25: Friday about 0.8-1 point above midweek (mainly illness,
     # also unauthorised), Monday slightly above midweek (mainly unauthorised).
-    weekday_illness: tuple[float, ...] = (0.98, 0.98, 0.97, 0.98, 1.08)
-    weekday_other: tuple[float, ...] = (1.05, 0.96, 0.95, 0.96, 1.12)
+    weekday_illness: tuple[float, ...] = (0.98, 0.97, 0.96, 0.97, 1.12)
+    weekday_other: tuple[float, ...] = (1.06, 0.95, 0.94, 0.95, 1.18)
     # Illness peaks in winter: 1 + amplitude * cos(2π (day of year - peak) / 365); None = the
     # regime's season (calibration.ILLNESS_SEASON, from the year's surveillance reports).
     illness_season_amplitude: float | None = None
@@ -39,7 +39,7 @@ class Dynamics:
     # the DfE's figures, spread over most pupils, while unauthorised absence is concentrated).
     # These are 2022/23's; other regimes scale them by their published illness rate.
     common_illness_rate: Mapping[str, float] = field(
-        default_factory=lambda: {"primary": 0.015, "secondary": 0.010, "special": 0.015}
+        default_factory=lambda: {"primary": 0.010, "secondary": 0.007, "special": 0.010}
     )
     # Other (non-illness) absence by term, relative to the autumn term: flat into spring,
     # then a summer rise (term-time holidays before the summer, disengagement). DfE term
@@ -50,8 +50,8 @@ class Dynamics:
     other_by_term: Mapping[str, tuple[float, float, float]] = field(
         default_factory=lambda: {
             "primary": (1.0, 1.0, 1.7),
-            "secondary": (1.0, 1.0, 1.85),
-            "special": (1.0, 1.0, 1.4),
+            "secondary": (1.0, 1.0, 2.1),
+            "special": (1.0, 1.0, 1.6),
         }
     )
     # Absence rises in the last week of each half-term and more before a holiday (DfE weekly
@@ -136,7 +136,7 @@ class SimulationConfig:
     internal_move_share: float = 0.5  # of those, moving to another school of the LA
     mover_latent_shift: float = 0.8  # movers are drawn towards higher absence (log-weight/SD)
     # Latent absence propensity.
-    persistence: float = 0.95  # AR(1) coefficient of a pupil's latent level between years
+    persistence: float = 0.90  # AR(1) coefficient of a pupil's latent level between years
     school_effect_share: float = 0.06  # variance share of the school random effect
     dynamics: Dynamics = field(default_factory=Dynamics)
     # The background's fitted deflation and other-share intercepts; None = the shipped fit of

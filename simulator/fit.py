@@ -50,7 +50,8 @@ from simulator.config import SimulationConfig
 from simulator.measure import measure
 
 FIT_PATH = Path(__file__).parent / "data" / "baseline_fit.json"
-STEP = 1.3  # > 1: the background is only part of each rate, so a ratio moves it less
+STEP = 0.7  # damped: each rate is only partly background, and chance moves the quantiles
+MAX_STEP = 1.25  # no knot moves by more than a quarter in one iteration
 FLOOR = 0.003  # rates are compared as (q + FLOOR): the 0-5% band is mostly near zero
 
 
@@ -76,10 +77,11 @@ def _ratio_points(realised: np.ndarray, target: np.ndarray) -> tuple[np.ndarray,
     at which the target reaches 5%, 10%, ..., 50%: the bands, PA and severe absence), and at
     low and top percentiles (the shape inside the 0-5% band, which sets the overall rate, and
     the severe tail), the ratio of the target's quantile to the realised one."""
+    # Below the 30th percentile (inside the 0-5% band) one factor: it sets the overall rate.
     edges = np.arange(1, 11) * 0.05
     at_edges = np.searchsorted(np.sort(target), edges) / len(target)
-    inner = np.concatenate([[0.03, 0.1, 0.2, 0.3], at_edges, [0.98, 0.99, 0.995]])
-    inner = np.unique(np.clip(inner, 0.03, 0.995))
+    inner = np.concatenate([[0.3], at_edges, [0.99, 0.997]])
+    inner = np.unique(np.clip(inner, 0.3, 0.997))
     ratio = (np.quantile(target, inner) + FLOOR) / (np.quantile(realised, inner) + FLOOR)
     return inner, ratio
 
@@ -126,8 +128,8 @@ def _updated_factors(
         target = target * enrolments.loc[rows, "phase"].map(level).to_numpy()
         points, ratio = _ratio_points(realised, target)
         old = np.array(fit.factors.get(key, (1.0,) * len(knots)))
-        step = np.interp(knots, points, ratio) ** STEP
-        factors[key] = tuple(float(v) for v in np.clip(old * step, 0.02, 4.0))
+        step = np.clip(np.interp(knots, points, ratio) ** STEP, 1 / MAX_STEP, MAX_STEP)
+        factors[key] = tuple(float(v) for v in np.clip(old * step, 0.05, 3.0))
     return factors
 
 
