@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["simulate", "features", "upload", "scoring", "training", "serving"]
+BENCHMARKS = ["simulate", "features", "upload", "scoring", "training", "early_warning", "serving"]
 
 
 def main() -> None:

@@ -82,16 +82,18 @@ DOMAINS: tuple[Domain, ...] = (
         ("absence_rate_last_year", "pa_last_year", "on_roll_last_year"),
     ),
     Domain(
-        "stage",
-        "Stage",
-        ("year_group", "phase_code", "weeks_into_year", "new_to_school", "possible_sessions_ytd"),
+        "stage", "Stage", ("year_group", "phase_code", "new_to_school", "possible_sessions_ytd")
     ),
 )
 DOMAIN_KEYS = [d.key for d in DOMAINS]
 DOMAIN_OF_FEATURE = {f: d.key for d in DOMAINS for f in d.features}
 
-NEVER_REASONS = frozenset(CONTEXT_FEATURES) | PROTECTED_COLUMNS
-"""Features whose contributions are never shown as reasons (who a pupil is, not what they did)."""
+NEVER_REASONS = frozenset(CONTEXT_FEATURES) | PROTECTED_COLUMNS | {"weeks_into_year"}
+"""Features whose contributions are never shown as reasons: who a pupil is, not what they did
+(context, protected characteristics), and the time of year, which is nobody's doing."""
+NOT_REASON_DOMAINS = frozenset({"stage"})
+"""Domains explained to the model but never offered as a reason: a year group or a phase is
+not something a family conversation can change ("In Year 10" is not a reason)."""
 
 
 def domain_matrix(feature_names: Sequence[str]) -> np.ndarray:
@@ -190,7 +192,8 @@ def _recent_decline(get: _Get) -> np.ndarray:
     text = np.where(
         no_full, _cat(text, "; no full week in school for ", _int(since), " weeks"), text
     )
-    return _only(~(np.isnan(rate) | np.isnan(ytd)), text)
+    # A rate shown as 0% never raised anyone's risk.
+    return _only(~(np.isnan(rate) | np.isnan(ytd)) & (_shown(rate) > 0), text)
 
 
 def _absence_so_far(get: _Get) -> np.ndarray:
@@ -209,7 +212,7 @@ def _absence_so_far(get: _Get) -> np.ndarray:
         " sessions)",
     )
     text = np.where(_shown(illness) > 0, _cat(text, ", illness ", _pct(illness)), text)
-    return _only(~np.isnan(ytd), text)
+    return _only(~np.isnan(ytd) & (_shown(ytd) > 0), text)
 
 
 def _unauthorised(get: _Get) -> np.ndarray:
@@ -224,23 +227,40 @@ def _unauthorised(get: _Get) -> np.ndarray:
 
 
 def _spells(get: _Get) -> np.ndarray:
-    spells, recent, longest, weeks = (
-        get("spells_ytd"),
-        get("spells_4w"),
+    # What the model reads: spells up to 4 weeks ago (the recent weeks enter through the
+    # rates), their mean length, the longest spell, the share of weeks with any absence.
+    before, mean, longest, weeks, weeks_8 = (
+        get("spells_before_4w"),
+        get("mean_spell_days_before_4w"),
         get("longest_spell_days_ytd"),
         get("absence_weeks_share_ytd"),
+        get("absence_weeks_share_8w"),
     )
-    text = _cat(
-        _plural(spells, " spell", " separate spells"),
-        " of absence this year (",
-        _int(recent),
-        " in the last 4 weeks), the longest ",
-        _days(longest),
+    counted = np.nan_to_num(before) > 0
+    text = np.where(
+        counted,
+        _cat(
+            _plural(before, " spell", " separate spells"),
+            " of absence before the last 4 weeks (",
+            _days(mean),
+            " on average), the longest ",
+            _days(longest),
+        ),
+        _cat("The longest spell of absence this year ", _days(longest)),
     )
     text = np.where(
-        _shown(weeks) > 0, _cat(text, "; absent in ", _pct(weeks), " of school weeks"), text
+        _shown(weeks) > 0,
+        _cat(
+            text,
+            "; absent in ",
+            _pct(weeks),
+            " of school weeks (",
+            _pct(weeks_8),
+            " of the last 8)",
+        ),
+        text,
     )
-    return _only(np.nan_to_num(spells) > 0, text)
+    return _only(counted | (np.nan_to_num(longest) > 0), text)
 
 
 def _day_pattern(get: _Get) -> np.ndarray:
@@ -250,10 +270,9 @@ def _day_pattern(get: _Get) -> np.ndarray:
         get("pm_absence_rate"),
         get("absence_rate_ytd"),
     )
-    # Name the kinds of session missed more often than sessions overall (all when none is).
+    # Name only the kinds of session missed more often than sessions overall: a pattern is a
+    # day standing out, not absence spread evenly over the week.
     above = np.stack([_shown(v) > _shown(overall) for v in (monday, friday, pm)], axis=1)
-    some = np.asarray(above.any(axis=1), dtype=bool)
-    above = np.where(some[:, None], above, _shown(np.stack([monday, friday, pm], 1)) > 0)
     parts = [
         np.where(above[:, 0], _cat(_pct(monday), " of Mondays"), ""),
         np.where(above[:, 1], _cat(_pct(friday), " of Fridays"), ""),
@@ -290,19 +309,11 @@ def _last_year(get: _Get) -> np.ndarray:
     known = _cat("Absence ", _pct(rate), " last year")
     known = np.where(pa == 1, _cat(known, " (persistently absent)"), known)
     text = np.where(on_roll == 0, "Not on roll at a school in the area last year", known)
-    return np.where(
+    text = np.where(
         np.isnan(on_roll) | ((on_roll == 1) & np.isnan(rate)), "No record of last year", text
     )
-
-
-def _stage(get: _Get) -> np.ndarray:
-    year_group, new = get("year_group"), get("new_to_school")
-    year = np.where(
-        np.isnan(year_group),
-        "Year group not recorded",
-        np.where(year_group == 0, "In Reception", _cat("In Year ", _int(year_group))),
-    )
-    return np.where(new == 1, _cat(year, ", new to the school this year"), year)
+    no_absence = (on_roll == 1) & (_shown(rate) == 0)  # "0% last year" raised nobody's risk
+    return _only(~no_absence, text)
 
 
 _TEXT: dict[str, Callable[[_Get], np.ndarray]] = {
@@ -314,7 +325,6 @@ _TEXT: dict[str, Callable[[_Get], np.ndarray]] = {
     "lateness": _lateness,
     "off_site": _off_site,
     "last_year": _last_year,
-    "stage": _stage,
 }
 
 
@@ -359,6 +369,8 @@ def reasons(
     if len(frame) != len(contributions):
         raise ValueError(f"{len(frame)} rows of features but {len(contributions)} of contributions")
     by_domain = np.asarray(contributions, dtype=float) @ domain_matrix(feature_names)
+    offered = np.array([key not in NOT_REASON_DOMAINS for key in DOMAIN_KEYS])
+    by_domain = np.where(offered[None, :], by_domain, -np.inf)
     n = len(frame)
     top = min(top, len(DOMAINS))
     order = np.argsort(-by_domain, axis=1, kind="stable")[:, :top]
@@ -370,7 +382,7 @@ def reasons(
     shared: dict[str, np.ndarray] = {}  # each column converted once, whatever the domain
     for d, key in enumerate(DOMAIN_KEYS):
         rows, ranks = np.nonzero((order == d) & valid)
-        if len(rows) == 0:
+        if len(rows) == 0 or key in NOT_REASON_DOMAINS:
             continue
 
         def get(column: str, rows: np.ndarray = rows) -> np.ndarray:
@@ -406,6 +418,7 @@ __all__ = [
     "DOMAIN_OF_FEATURE",
     "MIN_CONTRIBUTION",
     "NEVER_REASONS",
+    "NOT_REASON_DOMAINS",
     "Domain",
     "domain_matrix",
     "reasons",

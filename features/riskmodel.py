@@ -43,12 +43,19 @@ from features.schema import FEATURE_SCHEMA_VERSION
 BOOSTER_FILE = "booster.txt"
 CALIBRATION_FILE = "calibration.json"
 METADATA_FILE = "metadata.json"
+HEADING_BOOSTER_FILE = "booster_heading.txt"
+HEADING_CALIBRATION_FILE = "calibration_heading.json"
 ARTIFACT_KEYS = {
     "booster": BOOSTER_FILE,
     "calibration": CALIBRATION_FILE,
     "metadata": METADATA_FILE,
 }
 """Names of the pyfunc artifacts (keys of ``context.artifacts``) and their file names."""
+HEADING_ARTIFACT_KEYS = {
+    "heading_booster": HEADING_BOOSTER_FILE,
+    "heading_calibration": HEADING_CALIBRATION_FILE,
+}
+"""The second segment's artifacts, for a model with one (:class:`Segment`)."""
 
 PROBABILITY_COLUMN = "risk_probability"
 
@@ -106,11 +113,25 @@ class Calibration:
 # --- the model --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A booster and its calibration for the rows routed to it (the *heading there* segment:
+    pupils not yet on the school's list, absence so far below ``heading_below``)."""
+
+    booster: lgb.Booster
+    calibration: Calibration
+
+
 @dataclass
 class RiskModel:
-    """A LightGBM booster, its calibration and its metadata.
+    """A LightGBM booster, its calibration and its metadata; optionally a second segment.
 
-    ``name`` and ``version`` are the registry's (``None`` for a model loaded from a directory).
+    With ``heading`` set, rows whose absence so far is below ``metadata["heading_below"]``
+    (pupils not on the school's "below 90%" list) are scored by that segment's booster and
+    calibration, the others by the larger of the two (:meth:`_heading_rows`): two questions,
+    two models, one probability of ending the year persistently absent per pupil, never lower
+    after more absence. ``name`` and ``version`` are the
+    registry's (``None`` for a model loaded from a directory).
     """
 
     booster: lgb.Booster
@@ -118,16 +139,62 @@ class RiskModel:
     metadata: dict[str, Any]
     name: str | None = None
     version: str | None = None
+    heading: Segment | None = None
     _features: list[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._features = list(self.metadata["features"])
-        booster_features = self.booster.feature_name()
-        if booster_features != self._features:
-            raise ValueError(
-                "model metadata lists different features from the booster: "
-                f"{self._features} vs {booster_features}"
+        boosters = [self.booster] + ([self.heading.booster] if self.heading else [])
+        for booster in boosters:
+            if booster.feature_name() != self._features:
+                raise ValueError(
+                    "model metadata lists different features from the booster: "
+                    f"{self._features} vs {booster.feature_name()}"
+                )
+        if self.heading is not None and "heading_below" not in self.metadata:
+            raise ValueError("a model with a heading-there segment needs metadata heading_below")
+
+    def _heading_rows(self, matrix: np.ndarray) -> np.ndarray:
+        """Rows the heading-there segment scores (none without one): every pupil not on the
+        school's list, and a pupil on it whom the heading-there model rates higher.
+
+        The second part keeps the promise that more absence never lowers a score: a pupil who
+        crosses 10% moves to the other booster, which could rate them lower than the one they
+        left. Each booster is monotone in absence and so is the larger of two, so the score a
+        pupil on the list gets is never below what the heading-there model says.
+        """
+        if self.heading is None:
+            return np.zeros(len(matrix), dtype=bool)
+        ytd = np.nan_to_num(matrix[:, self._features.index("absence_rate_ytd")])
+        heading = ytd < float(self.metadata["heading_below"])
+        on_list = np.flatnonzero(~heading)
+        if len(on_list):
+            part = matrix[on_list]
+            main = self.calibration.apply(np.asarray(self.booster.predict(part)))
+            other = self.heading.calibration.apply(np.asarray(self.heading.booster.predict(part)))
+            heading[on_list[other > main]] = True
+        return heading
+
+    def _segments(
+        self, matrix: np.ndarray
+    ) -> list[tuple[np.ndarray, lgb.Booster, Calibration, str]]:
+        """(rows, booster, calibration, baseline key) for each segment with rows."""
+        heading = self._heading_rows(matrix)
+        parts = [(~heading, self.booster, self.calibration, "contribution_baseline")]
+        if self.heading is not None:
+            parts.append(
+                (
+                    heading,
+                    self.heading.booster,
+                    self.heading.calibration,
+                    "heading_contribution_baseline",
+                )
             )
+        return [part for part in parts if part[0].any()]
+
+    @staticmethod
+    def _rows_of(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return matrix if rows.all() else matrix[rows]
 
     # -- description --
 
@@ -171,12 +238,38 @@ class RiskModel:
 
     def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
         """The booster's log-odds per row (before the sigmoid and calibration)."""
-        return np.asarray(self.booster.predict(self.feature_matrix(frame), raw_score=True))
+        matrix = self.feature_matrix(frame)
+        out = np.empty(len(matrix))
+        for rows, booster, _, _ in self._segments(matrix):
+            out[rows] = booster.predict(self._rows_of(matrix, rows), raw_score=True)
+        return out
 
     def _probability(self, matrix: np.ndarray) -> np.ndarray:
         # LightGBM applies the sigmoid row by row in C++: bit-for-bit the same wherever the
         # model runs (NumPy's vectorised exp can differ in the last bits with memory layout).
-        return self.calibration.apply(np.asarray(self.booster.predict(matrix)))
+        out = np.empty(len(matrix))
+        for rows, booster, calibration, _ in self._segments(matrix):
+            out[rows] = calibration.apply(np.asarray(booster.predict(self._rows_of(matrix, rows))))
+        return out
+
+    def _contributions(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """TreeSHAP contributions (rows × features + base value) from each row's segment, and
+        the same week's baseline to explain them against (rows × features)."""
+        out = np.empty((len(matrix), len(self._features) + 1))
+        baseline = np.zeros((len(matrix), len(self._features)))
+        for rows, booster, _, key in self._segments(matrix):
+            part = self._rows_of(matrix, rows)
+            out[rows] = booster.predict(part, pred_contrib=True)
+            baseline[rows] = self._week_baseline(part, key)
+        return out, baseline
+
+    def uncalibrated(self, frame: pd.DataFrame) -> np.ndarray:
+        """Each row's segment booster's probability, before calibration."""
+        matrix = self.feature_matrix(frame)
+        out = np.empty(len(matrix))
+        for rows, booster, _, _ in self._segments(matrix):
+            out[rows] = booster.predict(self._rows_of(matrix, rows))
+        return out
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability, per row, of ending the year persistently absent."""
@@ -185,8 +278,25 @@ class RiskModel:
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """TreeSHAP contributions to the raw score (log-odds): one column per feature plus
         ``base_value``; each row sums to :meth:`raw_score`."""
-        values = np.asarray(self.booster.predict(self.feature_matrix(frame), pred_contrib=True))
+        values, _ = self._contributions(self.feature_matrix(frame))
         return pd.DataFrame(values, columns=[*self._features, "base_value"], index=frame.index)
+
+    def _week_baseline(self, matrix: np.ndarray, key: str) -> np.ndarray:
+        """Per row, the mean contribution of each feature over the segment's training rows of
+        the same school week (``metadata[key]``; zeros for a model without one).
+
+        Reasons are explained against the same week's average pupil, so the time of year is
+        never a reason: early in the year everyone's "absence so far" is uncertain, late in
+        the year it decides, and neither is about this pupil.
+        """
+        baseline = self.metadata.get(key)
+        if not baseline or "weeks_into_year" not in self._features:
+            return np.zeros((len(matrix), len(self._features)))
+        weeks = np.asarray(baseline["weeks"], dtype=float)
+        values = np.asarray(baseline["values"], dtype=float)
+        week = np.nan_to_num(matrix[:, self._features.index("weeks_into_year")])
+        nearest = np.abs(week[:, None] - weeks[None, :]).argmin(axis=1)
+        return values[nearest]
 
     def reasons(self, frame: pd.DataFrame, top: int = 3) -> pd.DataFrame:
         """The top reasons pushing each pupil's risk up (see :func:`features.explain.reasons`)."""
@@ -200,8 +310,8 @@ class RiskModel:
         ``None``/NaN where fewer than ``top`` domains push the risk up. Index as ``frame``.
         """
         matrix = self.feature_matrix(frame)
-        contributions = np.asarray(self.booster.predict(matrix, pred_contrib=True))
-        out = explain.reasons(frame, contributions[:, :-1], self._features, top=top)
+        contributions, baseline = self._contributions(matrix)
+        out = explain.reasons(frame, contributions[:, :-1] - baseline, self._features, top=top)
         out.insert(0, "risk_raw_score", contributions.sum(axis=1))
         out.insert(0, PROBABILITY_COLUMN, self._probability(matrix))
         return out
@@ -220,6 +330,15 @@ class RiskModel:
         Path(paths["metadata"]).write_text(
             json.dumps(self.metadata, indent=2, sort_keys=True, default=str), encoding="utf-8"
         )
+        if self.heading is not None:
+            heading = {key: str(directory / name) for key, name in HEADING_ARTIFACT_KEYS.items()}
+            Path(heading["heading_booster"]).write_text(
+                self.heading.booster.model_to_string(), encoding="utf-8"
+            )
+            Path(heading["heading_calibration"]).write_text(
+                json.dumps(self.heading.calibration.to_dict()), encoding="utf-8"
+            )
+            paths |= heading
         return paths
 
     @classmethod
@@ -232,13 +351,23 @@ class RiskModel:
             json.loads(Path(paths["calibration"]).read_text(encoding="utf-8"))
         )
         metadata = json.loads(Path(paths["metadata"]).read_text(encoding="utf-8"))
-        return cls(booster, calibration, metadata, name=name, version=version)
+        heading = None
+        if "heading_booster" in paths:
+            heading = Segment(
+                lgb.Booster(model_str=Path(paths["heading_booster"]).read_text(encoding="utf-8")),
+                Calibration.from_dict(
+                    json.loads(Path(paths["heading_calibration"]).read_text(encoding="utf-8"))
+                ),
+            )
+        return cls(booster, calibration, metadata, name=name, version=version, heading=heading)
 
     @classmethod
     def from_directory(cls, directory: Path) -> RiskModel:
         """Load the files :meth:`save` wrote."""
         directory = Path(directory)
-        return cls.from_artifacts({k: str(directory / n) for k, n in ARTIFACT_KEYS.items()})
+        names = ARTIFACT_KEYS | HEADING_ARTIFACT_KEYS
+        paths = {k: str(directory / n) for k, n in names.items() if (directory / n).is_file()}
+        return cls.from_artifacts(paths)
 
 
 class RiskPyfunc(PythonModel):
@@ -317,6 +446,7 @@ def load_risk_model(model_uri: str) -> RiskModel:
 
 __all__ = [
     "ARTIFACT_KEYS",
+    "HEADING_ARTIFACT_KEYS",
     "CHALLENGER_ALIAS",
     "CHAMPION_ALIAS",
     "DEFAULT_MODEL_NAME",
@@ -324,6 +454,7 @@ __all__ = [
     "Calibration",
     "RiskModel",
     "RiskPyfunc",
+    "Segment",
     "default_tracking_uri",
     "load_risk_model",
     "tracking_uri",

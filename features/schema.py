@@ -122,7 +122,9 @@ FEATURE_SETS: dict[str, list[str]] = {
     "attendance": ATTENDANCE_FEATURES,
     "attendance+context": [*ATTENDANCE_FEATURES, *CONTEXT_FEATURES],
 }
-DEFAULT_FEATURE_SET = "attendance"
+DEFAULT_FEATURE_SET = "attendance+context"
+"""The registered feature set: attendance plus FSM, SEN provision and EAL, so that the
+probability is calibrated within those groups (docs/modelling.md). Sex and ethnicity never."""
 
 ALL_FEATURES = FEATURE_SETS["attendance+context"]
 

@@ -34,13 +34,25 @@ def ytd_rule_score(frame: pd.DataFrame) -> np.ndarray:
     return np.nan_to_num(_column(frame, "absence_rate_ytd"), nan=0.0)
 
 
+def imputed_last_year(frame: pd.DataFrame) -> np.ndarray:
+    """Last year's absence rate; for pupils without one, the median of their school and year
+    group's pupils who have one that week (then the school's that week, then everyone's), so
+    that having no history ranks a pupil neither first nor last."""
+    rate = frame["absence_rate_last_year"].astype(float)
+    keys = [frame["school_urn"], frame["week"]]
+    by_group = rate.groupby([*keys, frame["year_group"]]).transform("median")
+    by_school = rate.groupby(keys).transform("median")
+    filled = rate.fillna(by_group).fillna(by_school).fillna(rate.median())
+    return filled.fillna(0.0).to_numpy(dtype=float)
+
+
 def last_year_score(frame: pd.DataFrame) -> np.ndarray:
-    """Last year's absence rate; PA status breaks ties; no last year ranks lowest (−1)."""
-    rate = _column(frame, "absence_rate_last_year")
+    """Last year's absence rate (imputed for pupils without one, :func:`imputed_last_year`);
+    PA status breaks ties."""
     pa = np.nan_to_num(_column(frame, "pa_last_year"), nan=0.0)
     # The tie-break term is far below any difference between two real rates (sessions per
     # year ≤ 400, so distinct rates differ by ≥ 1/160 000).
-    return np.where(np.isnan(rate), -1.0, rate + 1e-7 * pa)
+    return imputed_last_year(frame) + 1e-7 * pa
 
 
 @dataclass

@@ -44,10 +44,10 @@ class DataConfig(_Section):
     train_every: int = Field(1, ge=1, le=10)
     """Use every n-th snapshot week for training (evaluation always uses every week)."""
     refit_needs_history: bool = True
-    """Leave out of the final refit a training year whose history features are unknown for
-    every pupil (the first year of the data): unknown only because the data window starts
-    there, a situation scoring never meets once the service holds a year. Such a year still
-    serves early stopping."""
+    """Leave out of fitting (and of choosing the number of trees) a training year whose
+    history features are unknown for every pupil (the first year of the data): unknown only
+    because the data window starts there, a situation scoring never meets once the service
+    holds a year."""
 
     @field_validator("test_year")
     @classmethod
@@ -97,18 +97,32 @@ class LightGBMConfig(_Section):
 
 class CalibrationConfig(_Section):
     method: Literal["isotonic", "none"] = "isotonic"
-    """Isotonic regression of the training labels on out-of-fold predictions of the shipped
-    recipe (see :mod:`training.model`); kept only if it lowers the expected calibration error
-    on the test year."""
+    """Isotonic regression of the training labels on out-of-fold predictions of the recipe
+    (see :mod:`training.model`); kept only if it lowers the cross-fitted, out-of-fold expected
+    calibration error. The test year never chooses."""
     folds: int = Field(3, ge=2, le=10)
     """Folds of schools for the out-of-fold predictions the calibration is fitted on."""
+
+
+class ModelConfig(_Section):
+    segmented: bool = True
+    """Two boosters: pupils on the school's list (absence so far ≥ ``heading_below``) and
+    pupils heading there (below it), each trained only on its own pupil-weeks. ``false``: one
+    booster for everyone. docs/modelling.md gives the evidence
+    (benchmarks/bench_early_warning.py)."""
+    heading_below: float = Field(0.10, gt=0, lt=1)
 
 
 class EvaluationConfig(_Section):
     report_weeks: list[int] = Field(default_factory=lambda: [2, 6, 12, 18, 24, 30])
     top_shares: list[float] = Field(default_factory=lambda: [0.05, 0.10, 0.20])
     operating_share: float = Field(0.10, gt=0, lt=1)
-    """The top-k share used for lead time, the fairness audit and the promotion gate."""
+    """The top-k share of the fairness audit and the precision gate."""
+    extra_list_share: float = Field(0.03, gt=0, lt=1)
+    """The extra list: this share of each school's roll each week, among pupils not on the
+    school's list (training.early_warning)."""
+    lead_weeks: int = Field(4, ge=1)
+    """Surfaced "early": at least this many school weeks before crossing for good."""
     caseload: int = Field(10, ge=1)
     """Pupils per school a practitioner can work with (the per-school operating point)."""
     emerging_below: float = Field(0.10, gt=0, le=1)
@@ -143,19 +157,26 @@ class EvaluationConfig(_Section):
 class FairnessConfig(_Section):
     attributes: list[str] = Field(default_factory=lambda: list(AUDIT_ATTRIBUTES))
     """Audited attributes, some of :data:`AUDIT_ATTRIBUTES` (at least one: every model is
-    audited; to stop gating on the audit, empty ``[promotion] fairness_metrics``)."""
-    low: float = Field(0.8, gt=0, le=1)
-    high: float = Field(1.25, ge=1)
+    audited)."""
     min_group_size: int = Field(50, ge=1)
-    """Groups with fewer pupils are reported but neither flagged nor gated (too noisy)."""
-    min_abs_difference: float = Field(0.01, ge=0, le=1)
-    """A ratio is flagged only if the two rates also differ by at least this much: a false
-    positive rate of 0.2% against 0.1% is a ratio of 2 but no material difference. Set 0 for
-    the bare four-fifths convention."""
+    """Groups with fewer pupils (for recall: fewer pupils who end the year persistently
+    absent) are reported but not gated (too noisy)."""
     reference: dict[str, str] = Field(
         default_factory=lambda: {"fsm": "no", "sen": "none", "sex": "F", "eal": "no"}
     )
     """Reference group per attribute; attributes not listed use their largest group."""
+    recall_ratio_min: float = Field(0.8, gt=0, le=1)
+    """Gate: a group's chance of being found (recall among pupils who end the year PA, within
+    bands of final absence) at least this share of the reference group's."""
+    absence_bands: list[float] = Field(default_factory=lambda: [0.10, 0.15, 0.20, 0.30, 0.50])
+    """Lower edges of the bands of final absence within which recall is compared: a group
+    whose absentees are more absent is found more easily, and that is not fairness."""
+    calibration_gap_max: float = Field(0.03, gt=0, le=1)
+    """Gate: within each group, |mean predicted − observed rate| over weeks 1 to
+    ``calibration_weeks`` at most this."""
+    calibration_weeks: int = Field(6, ge=1)
+    bootstrap: int = Field(200, ge=0, le=5000)
+    """Pupil-level bootstrap resamples for the intervals of the recall ratios (0: none)."""
 
     @field_validator("attributes")
     @classmethod
@@ -178,15 +199,24 @@ class FairnessConfig(_Section):
             )
         return value
 
+    @field_validator("absence_bands")
+    @classmethod
+    def _bands(cls, value: list[float]) -> list[float]:
+        if not value or value != sorted(value) or value[0] < 0.1 or value[-1] > 1:
+            raise ValueError(
+                "absence_bands must be increasing lower edges from 0.1, e.g. [0.1, 0.2, 0.5]"
+            )
+        return value
+
 
 class PromotionConfig(_Section):
     max_ece: float = Field(0.03, gt=0, le=1)
     """Champion gate: expected calibration error (10 bins, pooled test year) at most this."""
-    fairness_metrics: list[Literal["flag_rate", "precision", "recall", "fpr", "fnr"]] = Field(
-        default_factory=lambda: ["precision", "recall", "fpr", "fnr"]
-    )
-    """Ratios checked by the fairness gate. Flag-rate ratios are reported and flagged, but
-    gated only if listed: groups with more persistent absence *should* be flagged more."""
+    max_ece_early: float = Field(0.02, gt=0, le=1)
+    """Champion gate: expected calibration error of each of the first
+    ``[fairness] calibration_weeks`` weeks at most this (the weeks schools act on)."""
+    fairness: bool = True
+    """Gate on the fairness audit (recall ratios and calibration within groups)."""
 
 
 class RunConfig(_Section):
@@ -219,6 +249,7 @@ class TrainingConfig(_Section):
 
     run: RunConfig = RunConfig()
     data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
     lightgbm: LightGBMConfig = LightGBMConfig()
     calibration: CalibrationConfig = CalibrationConfig()
     evaluation: EvaluationConfig = EvaluationConfig()

@@ -106,24 +106,25 @@ def load_dataset(data_dir: Path, years: list[str] | None = None) -> pd.DataFrame
 class YearSplit:
     """Academic years of a temporal split.
 
-    ``fit_years`` train the early-stopping model, ``validation_year`` stops it (and fits the
-    calibration); the final model is refitted on ``refit_years`` (the training years, less
-    any whose history features are unknown for everyone, see ``DataConfig.refit_needs_history``).
-    ``test_year`` is held out from everything.
+    The evaluated model is fitted on ``fit_years``: the training years, less a first data year
+    in which no pupil has any history (``DataConfig.refit_needs_history``), so that the tree
+    count is chosen, and the model learns, where history features exist. Its number of trees is
+    chosen by early stopping on a holdout of schools within those years. ``test_year`` is held
+    out from everything; the shipped model is then refitted on ``ship_years`` (every labelled
+    year with history, the test year included) with the same recipe.
     """
 
     train_years: list[str]
-    validation_year: str | None
     test_year: str
-    refit_years: list[str] = field(default_factory=list)
+    fit_years: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if not self.refit_years:
-            object.__setattr__(self, "refit_years", list(self.train_years))
+        if not self.fit_years:
+            object.__setattr__(self, "fit_years", list(self.train_years))
 
     @property
-    def fit_years(self) -> list[str]:
-        return [y for y in self.train_years if y != self.validation_year]
+    def ship_years(self) -> list[str]:
+        return [*self.fit_years, self.test_year]
 
 
 def labelled_years(snapshots: pd.DataFrame) -> list[str]:
@@ -156,14 +157,11 @@ def split_years(snapshots: pd.DataFrame, config: DataConfig) -> YearSplit:
         train_years = [y for y in years if parse_academic_year(y) < test_start]
     if not train_years:
         raise DataError(f"no labelled year before the test year {test_year} to train on")
-    # Early stopping needs a later year than the ones it fits; with one training year there is
-    # none, and the booster runs to num_boost_round (said in the run's tags).
-    validation_year = train_years[-1] if len(train_years) >= 2 else None
-    refit_years = list(train_years)
-    if config.refit_needs_history and validation_year is not None:
+    fit_years = list(train_years)
+    if config.refit_needs_history:
         with_history = years_with_history(snapshots)
-        refit_years = [y for y in train_years if y in with_history] or refit_years
-    return YearSplit(train_years, validation_year, test_year, refit_years)
+        fit_years = [y for y in train_years if y in with_history] or fit_years
+    return YearSplit(train_years, test_year, fit_years)
 
 
 def years_with_history(snapshots: pd.DataFrame) -> set[str]:
@@ -210,11 +208,8 @@ def data_window(snapshots: pd.DataFrame, split: YearSplit) -> dict[str, object]:
         "train": describe_years(snapshots, split.train_years),
         "test": describe_years(snapshots, [split.test_year]),
     }
-    if split.refit_years != split.train_years:
-        window["refit"] = describe_years(snapshots, split.refit_years)
-    if split.validation_year:
+    if split.fit_years != split.train_years:
         window["fit"] = describe_years(snapshots, split.fit_years)
-        window["validation"] = describe_years(snapshots, [split.validation_year])
     return window
 
 

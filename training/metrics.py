@@ -27,7 +27,9 @@ import pandas as pd
 
 POOLED = 0
 """``week`` value of the pooled slice."""
-POPULATIONS = ("all", "emerging")
+POPULATIONS = ("all", "emerging", "open")
+"""``open``: rows whose year-end outcome is not already certain from the year so far (see
+:func:`open_outcomes`): where per-week AUC means something late in the year."""
 
 
 def tie_break_order(n: int, seed: int) -> np.ndarray:
@@ -114,6 +116,7 @@ class EvaluationFrame:
     emerging: np.ndarray  # bool
     tie_break: np.ndarray
     enrolment: np.ndarray  # an integer id per enrolment (for lead time)
+    open: np.ndarray  # bool: the year-end outcome is not yet certain (open_outcomes)
 
     @classmethod
     def from_rows(
@@ -130,6 +133,7 @@ class EvaluationFrame:
             emerging=np.nan_to_num(ytd, nan=0.0) < emerging_below,
             tie_break=tie_break_order(len(rows), seed),
             enrolment=np.asarray(enrolment, dtype=np.int64),
+            open=open_outcomes(rows, np.asarray(enrolment, dtype=np.int64)),
         )
 
     def population(self, name: str) -> np.ndarray:
@@ -138,7 +142,28 @@ class EvaluationFrame:
             return np.ones(len(self.label), dtype=bool)
         if name == "emerging":
             return self.emerging
+        if name == "open":
+            return self.open
         raise ValueError(f"unknown population {name!r}")
+
+
+def open_outcomes(rows: pd.DataFrame, enrolment: np.ndarray) -> np.ndarray:
+    """Rows whose year-end persistent absence is not already settled by the year so far.
+
+    With ``a`` sessions missed of ``p`` possible so far and ``P`` possible by the year's end
+    (the enrolment's last row: known in evaluation, never a feature), the outcome is certain
+    once ``a ≥ 10% of P`` (PA whatever happens) or ``a + (P − p) < 10% of P`` (not PA even if
+    every remaining session is missed). Late in the year most rows are settled; a per-week AUC
+    over all rows mostly measures arithmetic.
+    """
+    possible = rows["possible_sessions_ytd"].to_numpy(dtype=float, na_value=0.0)
+    rate = np.nan_to_num(rows["absence_rate_ytd"].to_numpy(dtype=float, na_value=0.0))
+    absent = rate * possible
+    final = pd.Series(possible).groupby(enrolment).transform("max").to_numpy()
+    threshold = 0.1 * final
+    certain_pa = absent >= threshold - 1e-9
+    certain_not = absent + (final - possible) < threshold - 1e-9
+    return ~(certain_pa | certain_not)
 
 
 def flags_for(

@@ -1,22 +1,27 @@
-"""Fitting the LightGBM risk model and its calibration.
+"""Fitting the LightGBM risk model: its segments, trees, calibration and week baselines.
 
-Procedure (one feature set):
+The model answers two questions with one probability of ending the year persistently absent:
 
-1. With a validation year (two or more training years): fit on the earlier training years,
-   early-stop on the validation year (binary log-loss) and keep the best number of trees. Then
-   refit on the training years with that number of trees — the latest year is the most like
-   the test year, so the final model must see it (a first data year without any history is
-   left out of the refit, see ``DataConfig.refit_needs_history``).
-2. With a single training year there is no later year to stop on: the booster runs
-   ``num_boost_round`` trees.
-3. Calibration is fitted for the model that is shipped, not for the early-stopping one: the
-   refit rows are split into folds of schools (a pupil-year never straddles two folds), the
-   same recipe (parameters, number of trees) is fitted on all folds but one and predicts the
-   one left out, and an isotonic regression maps these out-of-fold probabilities to the
-   labels. The shipped booster, fitted on all the refit rows, is then mapped through it.
+* pupils already on the school's list (absence so far ≥ 10%): will they stay there?
+* pupils not on it yet: are they *heading there*? This is the early warning, and it gets its
+  own booster, trained only on pupil-weeks still below 10% (``segmented = true``; see
+  ``docs/modelling.md`` for the evidence that chose it).
 
-The calibration is a candidate: :mod:`training.pipeline` keeps it only if it lowers the
-expected calibration error on the test year (the brief's rule; it is reported either way).
+Each segment's booster (one feature set):
+
+1. **Trees.** Early stopping (binary log-loss) on a holdout of schools — one fold of
+   :func:`school_folds` — of the fitting years, which all have history features; the best
+   number of trees is kept.
+2. **Fit.** Refitted on all the fitting rows with that number of trees.
+3. **Calibration**, chosen out of fold, never on the test year: the fitting rows are split
+   into folds of schools, the same recipe predicts each fold from the others, and an isotonic
+   map is fitted to these out-of-fold probabilities. It is kept only if it lowers the expected
+   calibration error of *cross-fitted* predictions (each fold mapped by an isotonic fitted on
+   the other folds' out-of-fold probabilities) below that of the raw ones.
+4. **Week baseline**: the mean TreeSHAP contribution of each feature among the segment's
+   fitting rows of each school week, so that reasons are explained against the same week's
+   average pupil (``features.riskmodel.RiskModel.week_baseline``).
+
 Monotone constraints make risk non-decreasing in the features listed in the config
 (:data:`features.schema.RISES_WITH_ABSENCE`), so more recent absence never lowers a score.
 """
@@ -86,9 +91,14 @@ def fit_isotonic(probability: np.ndarray, label: np.ndarray) -> Calibration:
     return Calibration(x, y, "isotonic")
 
 
+BASELINE_SAMPLE = 50_000
+"""Fitting rows used for a segment's week baseline (a sample when there are more)."""
+SEGMENTS = ("all", "school_list", "heading")
+
+
 @dataclass
 class FittedBooster:
-    """A trained booster with what the run logs about it."""
+    """One segment's trained booster with what the run logs about it."""
 
     feature_set: str
     features: list[str]
@@ -98,73 +108,188 @@ class FittedBooster:
     calibration: Calibration
     params: dict[str, Any]
     validation_logloss: list[float] = field(default_factory=list)
+    segment: str = "all"
+    rows: int = 0
+    calibration_choice: dict[str, Any] = field(default_factory=dict)
+    week_baseline: dict[str, Any] | None = None
+
+
+@dataclass
+class FittedModel:
+    """A feature set's model: the booster for pupils on the school's list (or for everyone,
+    unsegmented) and, segmented, the booster for pupils heading there."""
+
+    feature_set: str
+    features: list[str]
+    main: FittedBooster
+    heading: FittedBooster | None = None
+    heading_below: float = 0.10
+
+    @property
+    def boosters(self) -> list[FittedBooster]:
+        return [self.main] + ([self.heading] if self.heading is not None else [])
+
+
+def segment_rows(rows: pd.DataFrame, segment: str, heading_below: float) -> pd.DataFrame:
+    """The rows a segment is fitted on (``all``: every row)."""
+    if segment == "all":
+        return rows
+    below = np.nan_to_num(rows["absence_rate_ytd"].to_numpy(dtype=float, na_value=0.0))
+    keep = below < heading_below if segment == "heading" else below >= heading_below
+    return rows.loc[keep].reset_index(drop=True)
+
+
+def fit_model(
+    feature_set: str,
+    features: list[str],
+    rows: pd.DataFrame,
+    config: LightGBMConfig,
+    *,
+    seed: int,
+    segmented: bool,
+    heading_below: float = 0.10,
+    calibrate: bool = True,
+    calibration_folds: int = 3,
+    label: str = "pa_year_end",
+) -> FittedModel:
+    """Fit one feature set's model on ``rows`` (one booster, or one per segment)."""
+
+    def fit(segment: str) -> FittedBooster:
+        return fit_booster(
+            feature_set,
+            features,
+            segment_rows(rows, segment, heading_below),
+            config,
+            seed=seed,
+            calibrate=calibrate,
+            calibration_folds=calibration_folds,
+            label=label,
+            segment=segment,
+        )
+
+    if not segmented:
+        return FittedModel(feature_set, features, fit("all"), None, heading_below)
+    return FittedModel(feature_set, features, fit("school_list"), fit("heading"), heading_below)
 
 
 def fit_booster(
     feature_set: str,
     features: list[str],
-    fit_rows: pd.DataFrame,
-    validation_rows: pd.DataFrame | None,
-    train_rows: pd.DataFrame,
+    rows: pd.DataFrame,
     config: LightGBMConfig,
     *,
     seed: int,
     calibrate: bool = True,
     calibration_folds: int = 3,
     label: str = "pa_year_end",
+    segment: str = "all",
 ) -> FittedBooster:
-    """Fit the risk model for one feature set (see the module docstring for the procedure).
-
-    ``fit_rows`` / ``validation_rows`` are the early-stopping split (``validation_rows`` may be
-    ``None``); ``train_rows`` are the rows of the final refit (and of the calibration folds).
-    """
+    """Fit one booster on ``rows`` (see the module docstring for the procedure)."""
     params = lightgbm_params(config, features, seed)
-
-    def dataset(rows: pd.DataFrame, reference: lgb.Dataset | None = None) -> lgb.Dataset:
-        return lgb.Dataset(
-            feature_matrix(rows, features),
-            label=rows[label].to_numpy(dtype=float),
-            feature_name=features,
-            reference=reference,
-            free_raw_data=True,
-        )
-
-    history: dict[str, Any] = {}
-    early_stopped = validation_rows is not None and not validation_rows.empty
-    if early_stopped:
-        fit_set = dataset(fit_rows)
-        stopper = lgb.train(
-            params,
-            fit_set,
-            num_boost_round=config.num_boost_round,
-            valid_sets=[dataset(validation_rows, reference=fit_set)],
-            valid_names=["validation"],
-            callbacks=[
-                lgb.early_stopping(config.early_stopping_rounds, verbose=False),
-                lgb.record_evaluation(history),
-            ],
-        )
-        rounds = max(1, int(stopper.best_iteration or stopper.num_trees()))
-    else:
-        rounds = config.num_boost_round
-    booster = lgb.train(params, dataset(train_rows), num_boost_round=rounds)
-    calibration = Calibration.identity()
+    x = feature_matrix(rows, features)
+    y = rows[label].to_numpy(dtype=float)
+    rounds, history = _tree_count(x, y, rows, features, params, config, calibration_folds)
+    booster = lgb.train(params, lgb.Dataset(x, label=y, feature_name=features), rounds)
+    calibration, choice = Calibration.identity(), {"kept": "none"}
     if calibrate:
-        out_of_fold = out_of_fold_probability(
-            train_rows, features, params, rounds, calibration_folds, label=label
+        calibration, choice = choose_calibration(
+            rows, x, y, features, params, rounds, calibration_folds
         )
-        if out_of_fold is not None:
-            calibration = fit_isotonic(out_of_fold, train_rows[label].to_numpy())
     return FittedBooster(
         feature_set,
         features,
         booster,
         rounds,
-        early_stopped,
+        bool(history),
         calibration,
         params,
-        list(history.get("validation", {}).get("binary_logloss", [])),
+        history,
+        segment=segment,
+        rows=len(rows),
+        calibration_choice=choice,
+        week_baseline=week_baseline(booster, x, rows, seed),
     )
+
+
+def _tree_count(
+    x: np.ndarray,
+    y: np.ndarray,
+    rows: pd.DataFrame,
+    features: list[str],
+    params: dict[str, Any],
+    config: LightGBMConfig,
+    folds: int,
+) -> tuple[int, list[float]]:
+    """Trees by early stopping on one fold of schools (all trees when there is no second
+    school to hold out), and the holdout's log-loss curve."""
+    fold = school_folds(rows, folds, int(params.get("seed", 0)))
+    if fold is None:
+        return config.num_boost_round, []
+    held = fold == 0
+    history: dict[str, Any] = {}
+    fit_set = lgb.Dataset(x[~held], label=y[~held], feature_name=features)
+    stopper = lgb.train(
+        params,
+        fit_set,
+        num_boost_round=config.num_boost_round,
+        valid_sets=[lgb.Dataset(x[held], label=y[held], reference=fit_set)],
+        valid_names=["holdout"],
+        callbacks=[
+            lgb.early_stopping(config.early_stopping_rounds, verbose=False),
+            lgb.record_evaluation(history),
+        ],
+    )
+    rounds = max(1, int(stopper.best_iteration or stopper.num_trees()))
+    return rounds, list(history.get("holdout", {}).get("binary_logloss", []))
+
+
+def choose_calibration(
+    rows: pd.DataFrame,
+    x: np.ndarray,
+    y: np.ndarray,
+    features: list[str],
+    params: dict[str, Any],
+    rounds: int,
+    folds: int,
+    bins: int = 10,
+) -> tuple[Calibration, dict[str, Any]]:
+    """Isotonic on out-of-fold probabilities, kept only where it lowers the cross-fitted
+    expected calibration error (see the module docstring); with the numbers that chose."""
+    from training.metrics import expected_calibration_error
+
+    fold = school_folds(rows, folds, int(params.get("seed", 0)))
+    if fold is None:
+        return Calibration.identity(), {"kept": "none", "why": "fewer than two schools"}
+    oof = _out_of_fold(x, y, fold, features, params, rounds)
+    crossed = np.empty(len(oof))
+    for k in np.unique(fold):
+        held = fold == k
+        crossed[held] = fit_isotonic(oof[~held], y[~held]).apply(oof[held])
+    ece_raw = expected_calibration_error(y, oof, bins)
+    ece_isotonic = expected_calibration_error(y, crossed, bins)
+    keep = ece_isotonic < ece_raw
+    choice = {
+        "kept": "isotonic" if keep else "none",
+        "ece_out_of_fold_raw": ece_raw,
+        "ece_out_of_fold_isotonic": ece_isotonic,
+    }
+    return (fit_isotonic(oof, y) if keep else Calibration.identity()), choice
+
+
+def week_baseline(
+    booster: lgb.Booster, x: np.ndarray, rows: pd.DataFrame, seed: int
+) -> dict[str, Any] | None:
+    """Mean contribution of each feature per school week over (a sample of) the rows:
+    ``{"weeks": [...], "values": [[...] per week]}``; ``None`` without a week column."""
+    if "weeks_into_year" not in booster.feature_name() or len(rows) == 0:
+        return None
+    sample = np.arange(len(rows))
+    if len(sample) > BASELINE_SAMPLE:
+        sample = np.sort(np.random.default_rng(seed).choice(sample, BASELINE_SAMPLE, False))
+    contributions = np.asarray(booster.predict(x[sample], pred_contrib=True))[:, :-1]
+    week = x[sample, booster.feature_name().index("weeks_into_year")]
+    table = pd.DataFrame(contributions).groupby(np.nan_to_num(week)).mean()
+    return {"weeks": table.index.tolist(), "values": table.to_numpy().tolist()}
 
 
 def school_folds(rows: pd.DataFrame, folds: int, seed: int) -> np.ndarray | None:
@@ -179,23 +304,16 @@ def school_folds(rows: pd.DataFrame, folds: int, seed: int) -> np.ndarray | None
     return fold_of_school[np.searchsorted(schools, rows["school_urn"].to_numpy())]
 
 
-def out_of_fold_probability(
-    rows: pd.DataFrame,
+def _out_of_fold(
+    x: np.ndarray,
+    y: np.ndarray,
+    fold: np.ndarray,
     features: list[str],
     params: dict[str, Any],
     rounds: int,
-    folds: int,
-    *,
-    label: str = "pa_year_end",
-) -> np.ndarray | None:
-    """Each row's probability from the same recipe fitted without its school's fold (``None``
-    with fewer than two schools)."""
-    fold = school_folds(rows, folds, int(params.get("seed", 0)))
-    if fold is None:
-        return None
-    x = feature_matrix(rows, features)
-    y = rows[label].to_numpy(dtype=float)
-    out = np.empty(len(rows))
+) -> np.ndarray:
+    """Each row's probability from the same recipe fitted without its school's fold."""
+    out = np.empty(len(y))
     for k in np.unique(fold):
         held = fold == k
         fitted = lgb.train(

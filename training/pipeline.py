@@ -1,10 +1,11 @@
-"""A training run end to end, without MLflow: split → fit → calibrate → evaluate.
+"""A training run end to end, without MLflow: split → fit → evaluate → ship.
 
 :func:`train_models` fits the LightGBM models (one per feature set) and the baselines on the
 training years; :func:`evaluate` scores the test year with all of them and computes every
-metric, the lead times, the fairness audit, reliability tables and global importance.
-:mod:`training.registry` logs the result; ``ews evaluate`` calls :func:`evaluate` again for a
-registered model.
+metric, the extra lists against the school's own, the fairness audit, reliability tables and
+global importance; :func:`ship` refits the registered recipe on every labelled year (the test
+year included) for the service. :mod:`training.registry` logs the result; ``ews evaluate``
+calls :func:`evaluate` again for a registered model on a year it did not see.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.riskmodel import Calibration, RiskModel
+from features.riskmodel import RiskModel, Segment
 from features.schema import FEATURE_SCHEMA_VERSION, FEATURE_SETS
 from training.baselines import BASELINE_LABELS, BASELINES, PROBABILISTIC, Baselines
 from training.config import TrainingConfig
@@ -32,19 +33,25 @@ from training.data import (
     rows_for,
     split_years,
 )
-from training.fairness import fairness_audit
+from training.early_warning import (
+    ListRows,
+    extra_list_report,
+    leads,
+    model_list_score,
+    rule_scores,
+    surfaced_weeks,
+)
+from training.fairness import calibration_within_groups, fairness_audit
 from training.metrics import (
     POOLED,
     EvaluationFrame,
     bootstrap_precision_difference,
     evaluate_scores,
     expected_calibration_error,
-    lead_times,
     metric_value,
     reliability_table,
-    summarise_lead_times,
 )
-from training.model import FittedBooster, fit_booster
+from training.model import FittedBooster, FittedModel, fit_model
 
 IMPORTANCE_SAMPLE = 20_000
 """Rows of the test year used for global mean |SHAP| importance."""
@@ -93,7 +100,7 @@ class TrainedModels:
     config: TrainingConfig
     split: YearSplit
     window: dict[str, Any]
-    fitted: dict[str, FittedBooster]  # by model key
+    fitted: dict[str, FittedModel]  # by model key
     baselines: Baselines
     train_seconds: float
 
@@ -108,16 +115,16 @@ class Evaluation:
 
     test_year: str
     metrics: pd.DataFrame
-    lead_times: pd.DataFrame
-    lead_summary: pd.DataFrame
+    early_warning: pd.DataFrame  # one row per extra list (models and rules)
+    leads: pd.DataFrame  # the registered model's list: per newly-PA enrolment (early_warning.leads)
     fairness: pd.DataFrame  # with a ``model`` column (LightGBM models only)
+    group_calibration: pd.DataFrame  # per model, attribute, group, week (1..calibration_weeks)
     reliability: pd.DataFrame  # with a ``model`` column (probabilistic models)
     importance: pd.DataFrame  # ``feature, mean_abs_shap`` for the registered model
-    calibration: pd.DataFrame  # per LightGBM model: raw vs calibrated ECE/Brier, kept method
+    calibration: pd.DataFrame  # per model segment: the out-of-fold choice, test-year ECE
     models: list[str]  # evaluated keys, registered model first
     registered_key: str
     comparisons: pd.DataFrame = field(default_factory=pd.DataFrame)  # see compare_to_baselines
-    lead_by_share: pd.DataFrame = field(default_factory=pd.DataFrame)  # lead summary per top-k
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -147,36 +154,42 @@ def check_test_rows(test_rows: pd.DataFrame, config: TrainingConfig) -> None:
             )
 
 
+def fit_rows_of(snapshots: pd.DataFrame, years: list[str], config: TrainingConfig) -> pd.DataFrame:
+    """The labelled rows a model is fitted on (every ``train_every``-th week)."""
+    return rows_for(snapshots, years, every=config.data.train_every)
+
+
+def fit_feature_sets(rows: pd.DataFrame, config: TrainingConfig) -> dict[str, FittedModel]:
+    """One model per compared feature set, fitted on ``rows``."""
+    return {
+        model_key(feature_set): fit_model(
+            feature_set,
+            list(FEATURE_SETS[feature_set]),
+            rows,
+            config.lightgbm,
+            seed=config.run.seed,
+            segmented=config.model.segmented,
+            heading_below=config.model.heading_below,
+            calibrate=config.calibration.method == "isotonic",
+            calibration_folds=config.calibration.folds,
+        )
+        for feature_set in config.feature_sets
+    }
+
+
 def train_models(snapshots: pd.DataFrame, config: TrainingConfig) -> TrainedModels:
-    """Fit the LightGBM models (every compared feature set) and the baselines on the training
-    years of ``snapshots``."""
+    """Fit the LightGBM models (every compared feature set) and the baselines on the
+    training years of ``snapshots``."""
     import time
 
     split = split_years(snapshots, config.data)
     checked = [c for c in snapshots.columns if c in ("academic_year", "week", LABEL)]
     checked += [c for c in snapshots.columns if c.startswith(AUDIT_PREFIX)]
     check_test_rows(rows_for(snapshots[checked], [split.test_year]), config)
-    every = config.data.train_every
-    train_rows = rows_for(snapshots, split.train_years, every=every)
-    refit_rows = rows_for(snapshots, split.refit_years, every=every)
-    fit_rows = rows_for(snapshots, split.fit_years, every=every) if split.validation_year else None
-    validation_rows = (
-        rows_for(snapshots, [split.validation_year], every=every) if split.validation_year else None
-    )
+    rows = fit_rows_of(snapshots, split.fit_years, config)
     started = time.perf_counter()
-    fitted: dict[str, FittedBooster] = {}
-    for feature_set in config.feature_sets:
-        fitted[model_key(feature_set)] = fit_booster(
-            feature_set,
-            list(FEATURE_SETS[feature_set]),
-            fit_rows if fit_rows is not None else train_rows,
-            validation_rows,
-            refit_rows,
-            config.lightgbm,
-            seed=config.run.seed,
-            calibrate=config.calibration.method == "isotonic",
-            calibration_folds=config.calibration.folds,
-        )
+    fitted = fit_feature_sets(rows, config)
+    train_rows = rows_for(snapshots, split.train_years, every=config.data.train_every)
     baselines = Baselines().fit(train_rows, train_rows[LABEL].to_numpy())
     return TrainedModels(
         config=config,
@@ -188,14 +201,25 @@ def train_models(snapshots: pd.DataFrame, config: TrainingConfig) -> TrainedMode
     )
 
 
+def _booster_metadata(fitted: FittedBooster) -> dict[str, Any]:
+    return {
+        "num_trees": fitted.num_trees,
+        "rows": fitted.rows,
+        "calibration": fitted.calibration.method,
+        "calibration_choice": fitted.calibration_choice,
+    }
+
+
 def risk_model(
-    fitted: FittedBooster,
-    calibration: Calibration,
+    fitted: FittedModel,
     *,
     trained: TrainedModels | None = None,
+    years: list[str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> RiskModel:
-    """Wrap a fitted booster and its chosen calibration as the shipped :class:`RiskModel`."""
+    """Wrap a fitted model as the shipped :class:`RiskModel` (``years``: what it was fitted
+    on, recorded in its metadata)."""
+    main = fitted.main
     metadata: dict[str, Any] = {
         "label": LABEL,
         "label_definition": "absence ≥ 10% of the enrolment's possible sessions over the "
@@ -205,53 +229,73 @@ def risk_model(
         "feature_schema_version": FEATURE_SCHEMA_VERSION,
         "monotone_increasing": [
             f
-            for f, c in zip(fitted.features, fitted.params["monotone_constraints"], strict=True)
+            for f, c in zip(fitted.features, main.params["monotone_constraints"], strict=True)
             if c == 1
         ],
-        "num_trees": fitted.num_trees,
-        "calibration": calibration.method,
+        "num_trees": main.num_trees,
+        "calibration": main.calibration.method,
+        "segments": {b.segment: _booster_metadata(b) for b in fitted.boosters},
+        "contribution_baseline": main.week_baseline,
         "lightgbm_version": lgb.__version__,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "trained_on_simulated_data": True,
     }
+    heading = None
+    if fitted.heading is not None:
+        metadata["heading_below"] = fitted.heading_below
+        metadata["heading_contribution_baseline"] = fitted.heading.week_baseline
+        heading = Segment(_text_round_trip(fitted.heading.booster), fitted.heading.calibration)
     if trained is not None:
         metadata |= {
-            "train_years": trained.split.train_years,
-            "refit_years": trained.split.refit_years,
-            "validation_year": trained.split.validation_year,
+            "train_years": years or trained.split.fit_years,
             "test_year": trained.split.test_year,
             "config_seed": trained.config.run.seed,
         }
     metadata |= extra or {}
+    return RiskModel(_text_round_trip(main.booster), main.calibration, metadata, heading=heading)
+
+
+def _text_round_trip(booster: lgb.Booster) -> lgb.Booster:
     # The shipped artifact is the booster's text: evaluate exactly what is shipped (a text
     # round trip can move a probability by ~1e-16).
-    booster = lgb.Booster(model_str=fitted.booster.model_to_string())
-    return RiskModel(booster, calibration, metadata)
+    return lgb.Booster(model_str=booster.model_to_string())
 
 
-def choose_calibration(
-    fitted: FittedBooster, test_rows: pd.DataFrame, bins: int
-) -> tuple[Calibration, dict[str, Any]]:
-    """Keep the fitted calibration only if it lowers the test year's ECE; returns the chosen
-    calibration and the comparison (raw and calibrated ECE and Brier)."""
-    identity = risk_model(fitted, Calibration.identity())
-    raw = identity.predict_proba(test_rows)
-    y = test_rows[LABEL].to_numpy(dtype=float)
-    row: dict[str, Any] = {
-        "feature_set": fitted.feature_set,
-        "ece_raw": expected_calibration_error(y, raw, bins),
-        "brier_raw": float(np.mean((raw - y) ** 2)),
-    }
-    if fitted.calibration.method == "identity":
-        row |= {"ece_calibrated": np.nan, "brier_calibrated": np.nan, "kept": "none"}
-        return fitted.calibration, row
-    calibrated = fitted.calibration.apply(raw)
-    row["ece_calibrated"] = expected_calibration_error(y, calibrated, bins)
-    row["brier_calibrated"] = float(np.mean((calibrated - y) ** 2))
-    keep = row["ece_calibrated"] < row["ece_raw"]
-    row["kept"] = fitted.calibration.method if keep else "none"
-    return (fitted.calibration if keep else Calibration.identity()), row
+def calibration_table(
+    fitted: FittedModel, model: RiskModel, test_rows: pd.DataFrame, key: str, bins: int
+) -> list[dict[str, Any]]:
+    """Per segment: the out-of-fold choice and, reported only, the test year's ECE with and
+    without the calibration (the test year chooses nothing)."""
+    out = []
+    heading = (
+        np.nan_to_num(test_rows["absence_rate_ytd"].to_numpy(dtype=float, na_value=0.0))
+        < fitted.heading_below
+    )
+    for booster in fitted.boosters:
+        rows = {"all": np.ones(len(test_rows), bool), "heading": heading}.get(
+            booster.segment, ~heading
+        )
+        part = test_rows.loc[rows]
+        y = part[LABEL].to_numpy(dtype=float)
+        raw = booster.booster.predict(model.feature_matrix(part)) if len(part) else np.array([])
+        calibrated = booster.calibration.apply(raw)
+        out.append(
+            {
+                "model": key,
+                "segment": booster.segment,
+                "kept": booster.calibration_choice.get("kept"),
+                "ece_out_of_fold_raw": booster.calibration_choice.get("ece_out_of_fold_raw"),
+                "ece_out_of_fold_isotonic": booster.calibration_choice.get(
+                    "ece_out_of_fold_isotonic"
+                ),
+                "test_ece_raw": expected_calibration_error(y, raw, bins) if len(y) else np.nan,
+                "test_ece_shipped": expected_calibration_error(y, calibrated, bins)
+                if len(y)
+                else np.nan,
+            }
+        )
+    return out
 
 
 def global_importance(model: RiskModel, rows: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -298,7 +342,14 @@ def evaluate(
         caseload=ev.caseload,
         ece_bins=ev.ece_bins,
     )
-    leads = lead_times(frame, scores, share=ev.operating_share)
+    list_rows = ListRows.from_rows(test_rows, frame)
+    list_scores = {k: model_list_score(scores[k], test_rows) for k in models}
+    early_warning = extra_list_report(
+        list_scores | rule_scores(test_rows), list_rows, ev.extra_list_share, ev.lead_weeks
+    )
+    registered_leads = leads(
+        surfaced_weeks(list_scores[registered_key], list_rows, ev.extra_list_share), list_rows
+    )
     fairness = pd.concat(
         [
             fairness_audit(
@@ -308,7 +359,17 @@ def evaluate(
                 config.fairness,
                 share=ev.operating_share,
                 caseload=ev.caseload,
+                extra_list=(list_rows, list_scores[key], ev.extra_list_share),
             ).assign(model=key)
+            for key in models
+        ],
+        ignore_index=True,
+    )
+    group_calibration = pd.concat(
+        [
+            calibration_within_groups(frame, test_rows, scores[key], config.fairness).assign(
+                model=key
+            )
             for key in models
         ],
         ignore_index=True,
@@ -323,29 +384,19 @@ def evaluate(
     )
     importance = global_importance(models[registered_key], test_rows, config.run.seed)
     comparisons = compare_to_baselines(frame, scores, metrics, registered_key, config)
-    last_week = int(frame.week.max())
-    lead_by_share = pd.concat(
-        [
-            summarise_lead_times(lead_times(frame, scores, share=share), last_week).assign(
-                top_share=share
-            )
-            for share in ev.top_shares
-        ],
-        ignore_index=True,
-    )
     return Evaluation(
         test_year=str(years[0]),
         metrics=metrics,
-        lead_times=leads,
-        lead_summary=summarise_lead_times(leads, last_week),
+        early_warning=early_warning,
+        leads=registered_leads,
         fairness=fairness,
+        group_calibration=group_calibration,
         reliability=reliability,
         importance=importance,
         calibration=calibration if calibration is not None else pd.DataFrame(),
         models=keys,
         registered_key=registered_key,
         comparisons=comparisons,
-        lead_by_share=lead_by_share,
     )
 
 
@@ -464,28 +515,34 @@ class RunResult:
     models: dict[str, RiskModel]
     evaluation: Evaluation
     test_rows: pd.DataFrame
+    shipped: RiskModel | None = None  # the registered recipe refitted with the test year (ship)
 
     @property
     def registered_model(self) -> RiskModel:
+        """The evaluated model of the registered feature set (fitted without the test year)."""
         return self.models[self.trained.registered_key]
 
 
-def run(snapshots: pd.DataFrame, config: TrainingConfig) -> RunResult:
-    """Train on the training years of ``snapshots``, choose calibrations and evaluate on the
-    test year."""
-    return finish(train_models(snapshots, config), snapshots)
+def run(snapshots: pd.DataFrame, config: TrainingConfig, *, shipped: bool = True) -> RunResult:
+    """Train on the training years of ``snapshots``, evaluate on the test year and (with
+    ``shipped``) refit the registered recipe on every labelled year for the service."""
+    result = finish(train_models(snapshots, config), snapshots)
+    if shipped:
+        result.shipped = ship(result, snapshots)
+    return result
 
 
 def finish(trained: TrainedModels, snapshots: pd.DataFrame) -> RunResult:
-    """Choose each model's calibration on the test year and evaluate everything on it."""
+    """Evaluate every model on the test year (their calibrations were chosen out of fold)."""
     config = trained.config
     test_rows = rows_for(snapshots, [trained.split.test_year])
     models: dict[str, RiskModel] = {}
-    calibration_rows = []
+    calibration_rows: list[dict[str, Any]] = []
     for key, fitted in trained.fitted.items():
-        calibration, row = choose_calibration(fitted, test_rows, config.evaluation.ece_bins)
-        calibration_rows.append({"model": key, **row})
-        models[key] = risk_model(fitted, calibration, trained=trained)
+        models[key] = risk_model(fitted, trained=trained)
+        calibration_rows += calibration_table(
+            fitted, models[key], test_rows, key, config.evaluation.ece_bins
+        )
     evaluation = evaluate(
         test_rows,
         models,
@@ -495,3 +552,24 @@ def finish(trained: TrainedModels, snapshots: pd.DataFrame) -> RunResult:
         calibration=pd.DataFrame(calibration_rows),
     )
     return RunResult(trained, models, evaluation, test_rows)
+
+
+def ship(result: RunResult, snapshots: pd.DataFrame) -> RiskModel:
+    """The model the service gets: the registered recipe refitted on every labelled year with
+    history, the test year included (the number of trees and the calibration chosen the same
+    way, out of fold). Its evaluation is the run's: a model cannot be tested on its own
+    training year."""
+    trained = result.trained
+    config = trained.config
+    years = trained.split.ship_years
+    rows = fit_rows_of(snapshots, years, config)
+    only = config.model_copy(
+        update={"run": config.run.model_copy(update={"compare_feature_sets": []})}
+    )
+    fitted = fit_feature_sets(rows, only)[trained.registered_key]
+    return risk_model(
+        fitted,
+        trained=trained,
+        years=years,
+        extra={"evaluated_as": "the same recipe fitted without the test year"},
+    )

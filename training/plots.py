@@ -16,7 +16,7 @@ from training.pipeline import Evaluation, model_label
 PLOT_FILES = {
     "reliability": "reliability.png",
     "precision_by_week": "precision_at_10_by_week.png",
-    "lead_time": "lead_time_histogram.png",
+    "lead_time": "extra_list_lead_histogram.png",
     "importance": "feature_importance.png",
 }
 
@@ -82,20 +82,21 @@ def precision_by_week_plot(
 
 
 def lead_time_plot(evaluation: Evaluation, path: Path) -> Path:
-    """Histogram of weeks by which the registered model flags PA pupils before the
-    year-to-date rule (positive = earlier)."""
+    """Histogram of the leads of the registered model's extra list: weeks between being
+    surfaced and crossing for good, for newly-PA pupils surfaced before they crossed."""
     plt = _pyplot()
-    table = evaluation.lead_times
-    lead = table[table["model"] == evaluation.registered_key]["lead_weeks"].dropna()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    lead = evaluation.leads["lead"].dropna()
     if len(lead):
         edges = np.arange(np.floor(lead.min()) - 0.5, np.ceil(lead.max()) + 1.5, 1.0)
         ax.hist(lead, bins=edges, color="#4477aa")
         ax.axvline(float(lead.median()), color="black", linestyle="--", label="median")
-        ax.legend()
-    ax.set_xlabel("weeks earlier than the year-to-date rule (negative = later)")
-    ax.set_ylabel("pupils ending the year PA")
-    ax.set_title(f"Lead time, {model_label(evaluation.registered_key)}")
+        ax.axvline(3.5, color="#cc6677", linestyle=":", label="4 weeks")
+        ax.legend(frameon=False)
+    never = int(evaluation.leads["lead"].isna().sum())
+    ax.set_xlabel(f"weeks ahead of the school's list ({never} newly-PA pupils never surfaced)")
+    ax.set_ylabel("newly-PA pupils")
+    ax.set_title(f"Extra list lead, {model_label(evaluation.registered_key)}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -41,6 +41,9 @@ from training.pipeline import RunResult, git_commit
 from training.report import write_report
 
 MODEL_ARTIFACT = "model"
+EVALUATED_ARTIFACT = "evaluated_model"
+"""The run's second pyfunc: the same recipe fitted without the test year, the model the run's
+numbers describe (the registered one also learned from the test year)."""
 EVALUATION_DIR = "evaluation"
 INPUT_EXAMPLE_ROWS = 5
 
@@ -108,7 +111,8 @@ def metric_key(population: str, week: int, metric: str, model: str) -> str:
 
 def run_metrics(result: RunResult, config: TrainingConfig) -> dict[str, float]:
     """The metrics logged with a run: every metric of every model for the reported weeks and
-    pooled, plus headline keys (``test_*`` for the registered model) and lead times."""
+    pooled, plus headline keys (``test_*`` for the registered model) and every extra list's
+    numbers (``extra_list.<measure>.<list>``)."""
     metrics = result.evaluation.metrics
     weeks = {*config.evaluation.report_weeks, POOLED}
     subset = metrics[metrics["week"].isin(weeks)].dropna(subset=["value"])
@@ -122,17 +126,19 @@ def run_metrics(result: RunResult, config: TrainingConfig) -> dict[str, float]:
         value = out.get(metric_key("all", POOLED, name, key))
         if value is not None:
             out[f"test_{name}"] = value
-    for row in result.evaluation.lead_summary.itertuples(index=False):
-        if row.median_lead_weeks == row.median_lead_weeks:
-            out[f"lead.median_weeks.{row.model}"] = float(row.median_lead_weeks)
+    for row in result.evaluation.early_warning.to_dict("records"):
+        list_key = str(row.pop("model")).replace(" ", "_").replace("(", "").replace(")", "")
+        for name, value in row.items():
+            if value == value:
+                out[f"extra_list.{name}.{list_key}"] = float(value)
     out["train_seconds"] = result.trained.train_seconds
     for model, fitted in result.trained.fitted.items():
-        out[f"num_trees.{model}"] = float(fitted.num_trees)
+        for booster in fitted.boosters:
+            out[f"num_trees.{booster.segment}.{model}"] = float(booster.num_trees)
     audit = result.evaluation.fairness
     if not audit.empty:
         own = audit[audit["model"] == key]
-        flags = [c for c in own.columns if c.endswith("_flag")]
-        out["fairness.flagged_ratios"] = float(own[flags].to_numpy().sum())
+        out["fairness.recall_flags"] = float(own["recall_flag"].sum())
     return out
 
 
@@ -192,6 +198,7 @@ def log_run(
     configure_mlflow(data_dir)
     exp_id = experiment_id(config.run.experiment, data_dir)
     model = result.registered_model
+    shipped = result.shipped or model
     window = result.trained.window
     commit = git_commit()
     with mlflow.start_run(experiment_id=exp_id) as active:
@@ -205,8 +212,10 @@ def log_run(
                 "registered_model_key": result.trained.registered_key,
                 "test_year": result.trained.split.test_year,
                 "train_years": ",".join(result.trained.split.train_years),
-                "early_stopping": "validation year "
-                + (result.trained.split.validation_year or "none (one training year)"),
+                "fit_years": ",".join(result.trained.split.fit_years),
+                "early_stopping": "a holdout of schools within the fit years",
+                "registered_model": "the recipe refitted on "
+                + ",".join(result.trained.split.ship_years),
                 "data_source": str(source_dir),
                 "trained_on": "simulated authority",
             }
@@ -220,28 +229,40 @@ def log_run(
         mlflow.log_metrics(run_metrics(result, config) | (extra_metrics or {}))
 
         signature, example = signature_and_example(model, result.test_rows)
+        requirements = [
+            # The pyfunc's class lives in this project's ``features`` package.
+            f"attendance-ews=={_project_version()}",
+            f"mlflow=={mlflow.__version__}",
+            f"lightgbm=={lightgbm.__version__}",
+            f"numpy=={np.__version__}",
+            f"pandas=={pd.__version__}",
+        ]
+        metadata = {
+            "feature_set": config.run.feature_set,
+            "feature_schema_version": FEATURE_SCHEMA_VERSION,
+        }
         with tempfile.TemporaryDirectory() as tmp:
-            artifacts = model.save(Path(tmp) / "files")
+            code = str(write_pyfunc_code(Path(tmp)))
             info = mlflow.pyfunc.log_model(
                 name=MODEL_ARTIFACT,
-                python_model=str(write_pyfunc_code(Path(tmp))),
-                artifacts=artifacts,
+                python_model=code,
+                artifacts=shipped.save(Path(tmp) / "shipped"),
                 signature=signature,
                 input_example=example,
                 registered_model_name=model_name,
-                pip_requirements=[
-                    # The pyfunc's class lives in this project's ``features`` package.
-                    f"attendance-ews=={_project_version()}",
-                    f"mlflow=={mlflow.__version__}",
-                    f"lightgbm=={lightgbm.__version__}",
-                    f"numpy=={np.__version__}",
-                    f"pandas=={pd.__version__}",
-                ],
-                metadata={
-                    "feature_set": config.run.feature_set,
-                    "feature_schema_version": FEATURE_SCHEMA_VERSION,
-                },
+                pip_requirements=requirements,
+                metadata=metadata,
             )
+            if shipped is not model:
+                mlflow.pyfunc.log_model(
+                    name=EVALUATED_ARTIFACT,
+                    python_model=code,
+                    artifacts=model.save(Path(tmp) / "evaluated"),
+                    signature=signature,
+                    input_example=example,
+                    pip_requirements=requirements,
+                    metadata=metadata,
+                )
         version = str(info.registered_model_version)
         if report_dir is None:
             report_dir = Path(data_dir) / "reports" / run_id
@@ -265,9 +286,10 @@ def log_run(
         model_name,
         version,
         description=(
-            f"LightGBM ({config.run.feature_set}) trained on "
-            f"{', '.join(result.trained.split.train_years)}, "
-            f"tested on {result.trained.split.test_year}. Trained on simulated data."
+            f"LightGBM ({config.run.feature_set}), the recipe evaluated on "
+            f"{result.trained.split.test_year} (fitted on "
+            f"{', '.join(result.trained.split.fit_years)}), refitted on "
+            f"{', '.join(shipped.metadata.get('train_years') or [])}. Trained on simulated data."
         ),
     )
     for key, value in {
@@ -477,23 +499,34 @@ def stored_window(name: str, version: str) -> dict[str, Any]:
         return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def evaluated_model(name: str, version: str) -> RiskModel | None:
+    """The model a version's run evaluated (fitted without the test year), if logged."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from features.riskmodel import load_risk_model
+
+    run_id = MlflowClient().get_model_version(name, version).run_id
+    try:
+        return load_risk_model(f"runs:/{run_id}/{EVALUATED_ARTIFACT}")
+    except (MlflowException, OSError):
+        return None
+
+
 def calibration_row(model: RiskModel, rows: pd.DataFrame, config: TrainingConfig) -> dict[str, Any]:
-    """Raw and calibrated ECE and Brier of a registered model on ``rows`` (its calibration is
-    already chosen; this shows what it does on these rows)."""
+    """Test-year ECE of a registered model on ``rows`` before and after its calibration (chosen
+    out of fold when it was trained; this only shows what it does here)."""
     from training.data import LABEL
     from training.metrics import expected_calibration_error
 
     bins = config.evaluation.ece_bins
     y = rows[LABEL].to_numpy(dtype=float)
-    raw = model.booster.predict(model.feature_matrix(rows))
-    calibrated = model.calibration.apply(raw)
+    segments = model.metadata.get("segments") or {"all": {"calibration": model.calibration.method}}
     return {
-        "feature_set": model.feature_set,
-        "ece_raw": expected_calibration_error(y, raw, bins),
-        "brier_raw": float(np.mean((raw - y) ** 2)),
-        "ece_calibrated": expected_calibration_error(y, calibrated, bins),
-        "brier_calibrated": float(np.mean((calibrated - y) ** 2)),
-        "kept": model.calibration.method,
+        "segment": ", ".join(segments),
+        "kept": ", ".join(f"{k}: {v.get('calibration')}" for k, v in segments.items()),
+        "test_ece_raw": expected_calibration_error(y, model.uncalibrated(rows), bins),
+        "test_ece_shipped": expected_calibration_error(y, model.predict_proba(rows), bins),
     }
 
 
@@ -522,12 +555,15 @@ def evaluate_version(
     version = resolve_version(name, version)
     model = load_risk_model(f"models:/{name}/{version}")
     cfg = config or run_config(name, version)
-    year = test_year or str(model.metadata.get("test_year", ""))
+    run_test_year = str(model.metadata.get("test_year", ""))
+    year = test_year or run_test_year
     if not year:
         raise RegistryError(f"{name} version {version} records no test year: pass --test-year")
-    seen = {
-        str(y) for key in ("train_years", "refit_years") for y in model.metadata.get(key) or []
-    } | {str(model.metadata.get("validation_year") or "")}
+    if year == run_test_year and year in (model.metadata.get("train_years") or []):
+        # The registered model also learned from its run's test year: what the run measured
+        # is the recipe fitted without it, logged beside it.
+        model = evaluated_model(name, version) or model
+    seen = {str(y) for y in model.metadata.get("train_years") or []}
     if year in seen:
         raise RegistryError(
             f"{name} version {version} was trained on {year} "

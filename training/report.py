@@ -2,13 +2,15 @@
 
 :func:`write_report` writes into one directory:
 
-* ``report.md`` — headline tables (model and baselines per week, all and emerging pupils),
-  lead time, calibration, what context adds, the fairness audit, links to the plots;
+* ``report.md`` — the early warning (extra lists against the school's own), headline tables
+  (model and baselines per week: all pupils, open outcomes, not yet on the school's list),
+  calibration, what context adds, the fairness audit, links to the plots;
 * ``model_card.md`` — intended use and misuse, data window, metrics beside baselines,
   fairness, limitations;
 * ``metrics.csv`` (tidy: model, population, week (0 = pooled), metric, value),
-  ``lead_times.csv``, ``fairness.csv``, ``reliability.csv``, ``importance.csv``,
-  ``calibration.csv``, ``summary.json`` (headline numbers and the promotion-gate inputs);
+  ``early_warning.csv``, ``fairness.csv``, ``group_calibration.csv``, ``reliability.csv``,
+  ``importance.csv``, ``calibration.csv``, ``summary.json`` (headline numbers and the
+  promotion-gate inputs);
 * ``plots/*.png``.
 """
 
@@ -22,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from training.config import TrainingConfig
+from training.early_warning import RULE_LABELS, rule_label
 from training.gates import check_gates, gate_summary
 from training.metrics import POOLED, metric_table, metric_value
 from training.pipeline import Evaluation, model_label
@@ -166,24 +169,74 @@ def context_table(evaluation: Evaluation) -> pd.DataFrame | None:
 
 
 def fairness_table(evaluation: Evaluation, model: str) -> pd.DataFrame:
-    """The audit of one model, readable: rates, ratios, and ``!`` beside flagged ratios."""
+    """The audit of one model, readable: recall within bands of final absence and its ratio
+    with the bootstrap interval (``!`` below the gate), burden and precision."""
     audit = evaluation.fairness[evaluation.fairness["model"] == model]
     if audit.empty:
         return pd.DataFrame()
-    out = audit[["operating_point", "attribute", "group", "pupils"]].copy()
+    out = audit[["operating_point", "attribute", "group", "pupils", "positive_pupils"]].copy()
     out["group"] = out["group"] + audit["reference"].map({True: " (ref)", False: ""})
-    for metric, label in (
-        ("flag_rate", "flag rate"),
-        ("precision", "precision"),
-        ("recall", "recall"),
-        ("fpr", "FPR"),
-        ("fnr", "FNR"),
-    ):
+    out["recall (banded)"] = audit["recall"].map(lambda v: _fmt(float(v)))
+    out["recall ratio [95%]"] = [
+        f"{_fmt(float(r), 2)} [{_fmt(float(lo), 2)}–{_fmt(float(hi), 2)}]{' !' if flag else ''}"
+        for r, lo, hi, flag in zip(
+            audit["recall_ratio"],
+            audit["recall_low"],
+            audit["recall_high"],
+            audit["recall_flag"],
+            strict=True,
+        )
+    ]
+    for metric, label in (("flag_rate", "flag rate"), ("fpr", "FPR")):
         out[label] = audit[metric].map(lambda v: _fmt(float(v)))
-        marks = audit[f"{metric}_flag"].map({True: " !", False: ""})
-        out[f"{label} ratio"] = audit[f"{metric}_ratio"].map(lambda v: _fmt(float(v), 2)) + marks
-    out["note"] = audit["too_small"].map({True: "too small to judge", False: ""})
+        out[f"{label} ratio"] = audit[f"{metric}_ratio"].map(lambda v: _fmt(float(v), 2))
+    out["precision"] = audit["precision"].map(lambda v: _fmt(float(v)))
+    out["note"] = audit["too_small"].map({True: "too few to judge", False: ""})
     return out
+
+
+def group_calibration_table(evaluation: Evaluation, model: str) -> pd.DataFrame:
+    """Predicted against observed within each group, the first weeks pooled (``!`` above
+    the gate)."""
+    table = evaluation.group_calibration
+    table = table[(table["model"] == model) & (table["week"] == 0)]
+    out = table[["attribute", "group", "pupils"]].copy()
+    out["predicted"] = table["predicted"].map(lambda v: _fmt(float(v)))
+    out["observed"] = table["observed"].map(lambda v: _fmt(float(v)))
+    out["gap"] = [
+        f"{_fmt(float(g), 3)}{' !' if flag else ''}"
+        for g, flag in zip(table["gap"], table["gap_flag"], strict=True)
+    ]
+    return out
+
+
+def early_warning_table(evaluation: Evaluation) -> pd.DataFrame:
+    """Every extra list, readable: the registered model first, the rules after."""
+    table = evaluation.early_warning.copy()
+    if table.empty:
+        return table
+    order = {key: i for i, key in enumerate(evaluation.models)}
+    table["order"] = table["model"].map(lambda k: order.get(k, len(order)))
+    table = table.sort_values("order", kind="stable").drop(columns="order")
+    table["model"] = table["model"].map(_list_label)
+    return table.rename(
+        columns={
+            "model": "list",
+            "newly_pa": "newly PA",
+            "surfaced_ahead": "surfaced ≥ 4 wk ahead",
+            "surfaced_ahead_share": "share ≥ 4 wk ahead",
+            "lead_q25": "lead q25",
+            "lead_median": "lead median",
+            "lead_q75": "lead q75",
+            "distinct_surfaced": "pupils surfaced",
+            "surfaced_end_pa": "of them end PA",
+        }
+    )
+
+
+def _list_label(key: str) -> str:
+    base = key.split(" (")[0]
+    return rule_label(key) if base in RULE_LABELS else model_label(key)
 
 
 def summary(
@@ -191,12 +244,11 @@ def summary(
 ) -> dict[str, Any]:
     """Headline numbers and gate inputs, JSON-ready (``summary.json``)."""
     model = evaluation.registered_key
-    lead = evaluation.lead_summary.set_index("model")
     out: dict[str, Any] = {
         "registered_model": model,
         "test_year": evaluation.test_year,
         "data_window": window,
-        "gates": gate_summary(evaluation.metrics, evaluation.fairness, model, config),
+        "gates": _gates(evaluation, config),
         "pooled": {
             population: {
                 key: {
@@ -205,16 +257,24 @@ def summary(
                 }
                 for key in evaluation.models
             }
-            for population in ("all", "emerging")
+            for population in ("all", "emerging", "open")
         },
-        "median_lead_weeks": {key: float(lead.loc[key, "median_lead_weeks"]) for key in lead.index},
-        "median_lead_weeks_either": {
-            key: float(lead.loc[key, "median_lead_weeks_either"]) for key in lead.index
-        },
+        "early_warning": evaluation.early_warning.to_dict(orient="records"),
         "beats_baselines": evaluation.comparisons.to_dict(orient="records"),
         "calibration": evaluation.calibration.to_dict(orient="records"),
     }
     return json.loads(json.dumps(out, default=_json_default, allow_nan=True))
+
+
+def _gates(evaluation: Evaluation, config: TrainingConfig) -> dict[str, Any]:
+    return gate_summary(
+        evaluation.metrics,
+        evaluation.fairness,
+        evaluation.group_calibration,
+        evaluation.early_warning,
+        evaluation.registered_key,
+        config,
+    )
 
 
 def _json_default(value: Any) -> Any:
@@ -240,7 +300,22 @@ def render_report(
     lines += [
         f"- **Test year**: {evaluation.test_year} (held out; every snapshot week)",
         f"- **Training years**: {', '.join(window['train']['years'])}",
-        f"- **Registered model**: {model_label(model)}",
+        f"- **Registered model**: {model_label(model)} (its recipe refitted on every labelled "
+        "year for the service; the numbers here are the recipe fitted without the test year)",
+        "",
+        "## The early warning: the extra list beside the school's own",
+        "",
+        "Each week the school's list is every pupil below 90% so far; the extra list is the top "
+        f"{config.evaluation.extra_list_share:.0%} of each school's roll among the others. A "
+        "pupil is surfaced the first week they are on it two weeks running; for pupils who end "
+        "the year persistently absent and were not last year (*newly PA*), the lead is the "
+        "week after which they stay on the school's list minus the week they were surfaced. "
+        f"*Yield*: newly-PA pupils surfaced ≥ {config.evaluation.lead_weeks} weeks ahead per "
+        "pupil surfaced. The model's list puts last year's persistent absentees last (the school "
+        "knows them); the rules are shown plain and, as a sceptic would ask, with the same "
+        "ordering (*known last*).",
+        "",
+        markdown_table(early_warning_table(evaluation)),
         "",
         "All numbers are on the held-out test year. Top-k lists are drawn each week "
         "(k = share of pupils that week; caseload = top "
@@ -266,29 +341,24 @@ def render_report(
         "",
         markdown_table(headline_table(evaluation, config, "emerging")),
         "",
-        f"## Lead time over the year-to-date rule (top {share}% each week)",
+        "## Open outcomes (year-end status not yet settled by the year so far)",
         "",
-        "For pupils who end the year persistently absent: the first week each model puts them "
-        "in the top list, against the first week the year-to-date rule does. Positive = earlier."
-        " *median_lead_weeks_either* is over the pupils either side flags at some point (a side "
-        "that never flags a pupil counts as flagging them after the last week); "
-        "*median_lead_weeks* and the shares earlier / same week / later are over the pupils "
-        "both flag.",
+        "Late in the year most pupils' outcome is already arithmetic: a pupil past 10% of the "
+        "whole year's sessions is PA whatever happens, one who could miss every remaining "
+        "session and stay below is not. Per-week AUC among the rest says whether a score "
+        "knows anything the arithmetic does not.",
         "",
-        markdown_table(
-            evaluation.lead_summary.assign(model=evaluation.lead_summary["model"].map(model_label)),
-            digits=2,
-        ),
+        markdown_table(headline_table(evaluation, config, "open")),
         "",
-        *_lead_by_share_lines(evaluation),
     ]
     if not evaluation.calibration.empty:
         lines += [
             "## Calibration",
             "",
-            "Isotonic calibration is fitted on out-of-fold predictions of the shipped recipe "
-            f"over the training rows ({config.calibration.folds} folds of schools) and kept only "
-            "if it lowers the test year's expected calibration error.",
+            "Isotonic calibration is fitted on out-of-fold predictions of the recipe over the "
+            f"fitting rows ({config.calibration.folds} folds of schools), per segment, and kept "
+            "only if it lowers the cross-fitted out-of-fold ECE. The test year's ECE with and "
+            "without it is shown, not used.",
             "",
             markdown_table(evaluation.calibration, digits=4),
             "",
@@ -307,20 +377,26 @@ def render_report(
     lines += [
         f"## Fairness audit ({model_label(model)})",
         "",
-        f"Ratios to the reference group; `!` marks a ratio outside {config.fairness.low}–"
-        f"{config.fairness.high} for a group of at least {config.fairness.min_group_size} pupils "
-        f"whose rate differs by at least {config.fairness.min_abs_difference:g}. Rows are "
-        "pupil-weeks of the test year. The promotion gate checks the "
-        f"{', '.join(config.promotion.fairness_metrics)} ratios; flag-rate ratios are shown "
-        "but not gated unless configured, because groups with more persistent absence should "
-        "be flagged more often.",
+        "For an assistive list the harm is a group's lower chance of being found. Recall is "
+        "the share of pupil-weeks of pupils who end the year PA that are flagged, within bands "
+        f"of final absence ({', '.join(f'{b:.0%}' for b in config.fairness.absence_bands)}+, "
+        "weighted like the reference group), with a 95% pupil bootstrap interval of the ratio; "
+        f"`!` marks a ratio below {config.fairness.recall_ratio_min} for a group with at least "
+        f"{config.fairness.min_group_size} pupils who end PA (gated). Flag rate and FPR are the "
+        "burden a flag can bring (conversations that can lead to penalty notices): shown, not "
+        "gated. The extra list is judged among pupils not yet on the school's list.",
         "",
         markdown_table(fairness_table(evaluation, model)),
+        "",
+        f"Calibration within groups, weeks 1–{config.fairness.calibration_weeks} pooled "
+        f"(`!` above {config.fairness.calibration_gap_max}, gated):",
+        "",
+        markdown_table(group_calibration_table(evaluation, model)),
         "",
         "## Promotion gates",
         "",
     ]
-    for gate in check_gates(gate_summary(evaluation.metrics, evaluation.fairness, model, config)):
+    for gate in check_gates(_gates(evaluation, config)):
         lines.append(f"- {'PASS' if gate.passed else 'FAIL'} — {gate.name}: {gate.detail}")
     lines += [
         "",
@@ -334,35 +410,6 @@ def render_report(
         "",
     ]
     return "\n".join(lines)
-
-
-def _lead_by_share_lines(evaluation: Evaluation) -> list[str]:
-    """Median and mean lead (either side flags) at every reported top share."""
-    table = evaluation.lead_by_share
-    if table.empty:
-        return []
-    wide = table.pivot_table(
-        index="model",
-        columns="top_share",
-        values=["median_lead_weeks_either", "mean_lead_weeks", "earlier_either"],
-        sort=False,
-    )
-    rows = []
-    for model in [m for m in evaluation.models if m in wide.index]:
-        row: dict[str, Any] = {"model": model_label(model)}
-        for share in sorted(table["top_share"].unique()):
-            pct = f"{share:.0%}"
-            row[f"median lead, top {pct}"] = wide.loc[model, ("median_lead_weeks_either", share)]
-            row[f"mean lead (both flag), top {pct}"] = wide.loc[model, ("mean_lead_weeks", share)]
-            row[f"earlier, top {pct}"] = wide.loc[model, ("earlier_either", share)]
-        rows.append(row)
-    return [
-        "The same at every reported list size (median over pupils either side flags; mean over "
-        "pupils both flag; share of pupils flagged earlier than by the rule):",
-        "",
-        markdown_table(pd.DataFrame(rows), digits=2),
-        "",
-    ]
 
 
 MODEL_CARD = """# Model card: {name}{version}
@@ -401,18 +448,25 @@ Calibration: {calibration}. Trees: {num_trees}. Feature schema version {schema_v
 ## Metrics beside baselines (test year {test_year}, pooled over snapshot weeks)
 {metrics}
 
-Per-week tables (weeks {weeks}), lead time and plots are in the evaluation report logged with
-this model. Median lead time over the year-to-date rule (top {share}% each week): **{lead_either}
-weeks** over the pupils who end the year persistently absent and whom either flags, **{lead}
-weeks** over those both flag.
+Per-week tables (weeks {weeks}), open outcomes and plots are in the evaluation report logged
+with this model.
+
+## The early warning: who is heading there, beside the school's own list
+{early_warning}
 
 ## Where it does not beat every baseline
 {not_beaten}
 
-## Fairness (top {share}% each week and caseload {caseload} per school)
-Ratios to the reference group; `!` = outside {low}–{high} for a group large enough to judge.
+## Fairness (the extra list, top {share}% each week and caseload {caseload} per school)
+Recall within bands of final absence as a ratio to the reference group, with a 95% bootstrap
+interval; `!` = below {recall_min} for a group large enough to judge. Flag rate and FPR are
+burden, not gated.
 
 {fairness}
+
+Calibration within groups, the first weeks pooled:
+
+{group_calibration}
 
 Promotion gates on this version:
 {gates}
@@ -461,7 +515,7 @@ def render_model_card(
                 )
             pooled.append(row)
     window_lines = []
-    for part in ("train", "fit", "validation", "refit", "test"):
+    for part in ("train", "fit", "test"):
         if part in window:
             w = window[part]
             window_lines.append(
@@ -469,8 +523,6 @@ def render_model_card(
                 f"{w['rows']:,} pupil-weeks, {w['schools']} schools, weeks {w['weeks']}, "
                 f"PA rate {w['pa_rate']:.1%}"
             )
-    lead_row = evaluation.lead_summary.set_index("model").loc[model]
-    lead, lead_either = lead_row["median_lead_weeks"], lead_row["median_lead_weeks_either"]
     beats = beats_table(evaluation, config, model)
     not_beaten = beats[~beats["beats all"].str.startswith("yes")] if not beats.empty else beats
     not_beaten_text = (
@@ -482,7 +534,7 @@ def render_model_card(
         else "It beats every baseline on AUC and precision at every reported week, for all "
         "pupils and for the emerging group."
     )
-    gates = check_gates(gate_summary(evaluation.metrics, evaluation.fairness, model, config))
+    gates = check_gates(_gates(evaluation, config))
     features = model_metadata.get("features", [])
     context = {"fsm", "sen_provision", "eal"} & set(features)
     return MODEL_CARD.format(
@@ -502,12 +554,11 @@ def render_model_card(
         metrics=markdown_table(pd.DataFrame(pooled)),
         weeks=", ".join(str(w) for w in config.evaluation.report_weeks),
         share=share,
-        lead=_fmt(float(lead), 1),
-        lead_either=_fmt(float(lead_either), 1),
+        early_warning=markdown_table(early_warning_table(evaluation)),
         not_beaten=not_beaten_text,
-        low=config.fairness.low,
-        high=config.fairness.high,
+        recall_min=config.fairness.recall_ratio_min,
         fairness=markdown_table(fairness_table(evaluation, model)),
+        group_calibration=markdown_table(group_calibration_table(evaluation, model)),
         gates="\n".join(
             f"- {'PASS' if g.passed else 'FAIL'} — {g.name}: {g.detail}" for g in gates
         ),
@@ -533,16 +584,18 @@ def write_report(
         "report": directory / "report.md",
         "model_card": directory / "model_card.md",
         "metrics": directory / "metrics.csv",
-        "lead_times": directory / "lead_times.csv",
+        "early_warning": directory / "early_warning.csv",
         "fairness": directory / "fairness.csv",
+        "group_calibration": directory / "group_calibration.csv",
         "reliability": directory / "reliability.csv",
         "importance": directory / "importance.csv",
         "calibration": directory / "calibration.csv",
         "summary": directory / "summary.json",
     }
     evaluation.metrics.to_csv(paths["metrics"], index=False)
-    evaluation.lead_summary.to_csv(paths["lead_times"], index=False)
+    evaluation.early_warning.to_csv(paths["early_warning"], index=False)
     evaluation.fairness.to_csv(paths["fairness"], index=False)
+    evaluation.group_calibration.to_csv(paths["group_calibration"], index=False)
     evaluation.reliability.to_csv(paths["reliability"], index=False)
     evaluation.importance.to_csv(paths["importance"], index=False)
     evaluation.calibration.to_csv(paths["calibration"], index=False)

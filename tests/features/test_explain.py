@@ -25,9 +25,10 @@ FEATURES = list(ALL_FEATURES)
 
 
 def pupil(**values: float) -> pd.DataFrame:
-    """One pupil's snapshot row (features and descriptive columns): 0 unless given, and one
-    spell so far so that the spells domain has something to say."""
-    row = dict.fromkeys([*FEATURES, *DESCRIPTIVE_COLUMNS], 0.0) | {"spells_ytd": 1.0} | values
+    """One pupil's snapshot row (features and descriptive columns): 0 unless given, and a
+    one-day spell so far so that the spells domain has something to say."""
+    row = dict.fromkeys([*FEATURES, *DESCRIPTIVE_COLUMNS], 0.0) | {"longest_spell_days_ytd": 1.0}
+    row |= values
     return pd.DataFrame([row])
 
 
@@ -49,7 +50,9 @@ def reason_of(domain: str, frame: pd.DataFrame) -> str | None:
 def test_every_attendance_feature_is_in_exactly_one_domain() -> None:
     listed = [f for d in DOMAINS for f in d.features]
     assert sorted(listed) == sorted(set(listed)), "a feature is in two domains"
-    assert set(ATTENDANCE_FEATURES) == set(listed)
+    # Every feature is explained or deliberately never a reason (the time of year).
+    assert set(ATTENDANCE_FEATURES) == set(listed) | {"weeks_into_year"}
+    assert "weeks_into_year" in NEVER_REASONS
     assert not set(CONTEXT_FEATURES) & set(DOMAIN_OF_FEATURE)
 
 
@@ -99,18 +102,24 @@ def test_recent_decline_reads_like_the_design_example() -> None:
         (
             "spells",
             {
-                "spells_ytd": 6,
-                "spells_4w": 2,
-                "longest_spell_days_ytd": 1.5,
+                "spells_before_4w": 6,
+                "mean_spell_days_before_4w": 1.5,
+                "longest_spell_days_ytd": 3,
                 "absence_weeks_share_ytd": 0.6,
+                "absence_weeks_share_8w": 0.75,
             },
-            "6 separate spells of absence this year (2 in the last 4 weeks), the longest "
-            "1.5 days; absent in 60% of school weeks",
+            "6 separate spells of absence before the last 4 weeks (1.5 days on average), the "
+            "longest 3 days; absent in 60% of school weeks (75% of the last 8)",
         ),
         (
             "spells",
-            {"spells_ytd": 1, "spells_4w": 1, "longest_spell_days_ytd": 1},
-            "1 spell of absence this year (1 in the last 4 weeks), the longest 1 day",
+            {"spells_before_4w": 1, "mean_spell_days_before_4w": 1, "longest_spell_days_ytd": 1},
+            "1 spell of absence before the last 4 weeks (1 day on average), the longest 1 day",
+        ),
+        (
+            "spells",
+            {"spells_before_4w": 0, "longest_spell_days_ytd": 2},
+            "The longest spell of absence this year 2 days",
         ),
         (
             "day_pattern",
@@ -165,8 +174,6 @@ def test_recent_decline_reads_like_the_design_example() -> None:
         ),
         ("last_year", {"on_roll_last_year": 0}, "Not on roll at a school in the area last year"),
         ("last_year", {"on_roll_last_year": np.nan}, "No record of last year"),
-        ("stage", {"year_group": 9, "new_to_school": 1}, "In Year 9, new to the school this year"),
-        ("stage", {"year_group": 0, "new_to_school": 0}, "In Reception"),
         (
             "recent_decline",
             {"absence_rate_4w": 0.05, "absence_rate_ytd": 0.08, "weeks_since_full_attendance": 4},
@@ -182,7 +189,7 @@ def test_reason_text_carries_the_pupils_values(domain: str, values: dict, expect
 @pytest.mark.parametrize(
     ("domain", "values"),
     [
-        ("spells", {"spells_ytd": 0}),
+        ("spells", {"spells_before_4w": 0, "longest_spell_days_ytd": 0}),
         ("day_pattern", {"monday_absence_rate": 0.0, "pm_absence_rate": 0.0}),
         ("lateness", {"late_rate_ytd": 0.0, "late_after_close_rate_ytd": 0.0}),
         ("off_site", {"aea_share_ytd": 0.0}),
@@ -203,7 +210,10 @@ def test_a_domain_with_nothing_to_say_is_no_reason(domain: str, values: dict) ->
 
 
 def test_top_reasons_are_the_largest_positive_domains_in_order() -> None:
-    frame = pd.concat([pupil(late_rate_ytd=0.1), pupil()], ignore_index=True)
+    frame = pd.concat(
+        [pupil(late_rate_ytd=0.1, absence_rate_last_year=0.2, on_roll_last_year=1), pupil()],
+        ignore_index=True,
+    )
     contrib = np.vstack(
         [
             contributions_for(
@@ -253,3 +263,41 @@ def test_reasons_keep_the_callers_index_and_check_lengths() -> None:
 
 def test_domain_keys_match_domains() -> None:
     assert [d.key for d in DOMAINS] == DOMAIN_KEYS
+
+
+def test_the_stage_and_the_time_of_year_are_never_reasons() -> None:
+    """ "In Year 10" is not something a family conversation can change, and the weeks into the
+    year are nobody's doing: however much they add, they are never a reason."""
+    frame = pupil(year_group=10, weeks_into_year=30, absence_rate_ytd=0.06)
+    contrib = contributions_for(
+        year_group=2.0, weeks_into_year=3.0, phase_code=1.0, absence_rate_ytd=0.1
+    )
+    out = reasons(frame, contrib, FEATURES, top=3)
+    assert list(out.filter(like="_domain").iloc[0].dropna()) == ["absence_so_far"]
+
+
+@pytest.mark.parametrize(
+    ("domain", "values"),
+    [
+        ("recent_decline", {"absence_rate_4w": 0.0, "absence_rate_2w": 0.0, "absence_rate_8w": 0}),
+        ("absence_so_far", {"absence_rate_ytd": 0.0, "possible_sessions_ytd": 60}),
+        ("last_year", {"absence_rate_last_year": 0.0, "on_roll_last_year": 1}),
+        ("last_year", {"absence_rate_last_year": 0.004, "on_roll_last_year": 1}),
+    ],
+)
+def test_no_reason_says_that_no_absence_raised_the_risk(domain: str, values: dict) -> None:
+    assert reason_of(domain, pupil(**values)) is None
+
+
+def test_a_day_of_week_is_a_reason_only_where_it_stands_above_the_pupils_rate() -> None:
+    even = {
+        "monday_absence_rate": 0.08,
+        "friday_absence_rate": 0.08,
+        "pm_absence_rate": 0.08,
+        "absence_rate_ytd": 0.08,
+    }
+    assert reason_of("day_pattern", pupil(**even)) is None
+    fridays = even | {"friday_absence_rate": 0.2}
+    assert reason_of("day_pattern", pupil(**fridays)) == (
+        "Absent on 20% of Fridays (8% of all sessions)"
+    )

@@ -28,8 +28,8 @@ from training.pipeline import check_test_rows
 def test_the_shipped_default_is_the_validated_default() -> None:
     config = load_config()
     assert config == TrainingConfig()
-    assert config.run.feature_set == "attendance"
-    assert config.feature_sets == ["attendance", "attendance+context"]
+    assert config.run.feature_set == "attendance+context"
+    assert config.feature_sets == ["attendance+context", "attendance"]
     assert DEFAULT_CONFIG_PATH.name == "default.toml"
 
 
@@ -50,7 +50,7 @@ def test_config_round_trips_through_the_logged_toml() -> None:
             "[lightgbm]\nnum_leafs = 7\n",
             r"\[lightgbm.num_leafs\] unknown key: did you mean 'num_leaves'",
         ),
-        ("[lgbm]\nnum_leaves = 7\n", r"\[lgbm\] unknown key: .*known keys: run, data, lightgbm"),
+        ("[lgbm]\nnum_leaves = 7\n", r"\[lgbm\] unknown key: .*known keys: run, data, model, lightgbm"),
         (
             '[lightgbm]\nnum_leaves = "15"\n',
             r"\[lightgbm.num_leaves\] .*valid integer \(got '15'\)",
@@ -126,24 +126,25 @@ def test_split_tests_on_the_last_labelled_year_and_trains_on_the_earlier_ones() 
     split = split_years(frame, TrainingConfig().data)
     assert split.test_year == "2023/24"  # 2024/25 has no outcomes yet
     assert split.train_years == ["2021/22", "2022/23"]
-    assert split.validation_year == "2022/23" and split.fit_years == ["2021/22"]
+    assert split.fit_years == ["2021/22", "2022/23"]
+    assert split.ship_years == ["2021/22", "2022/23", "2023/24"]
 
 
-def test_a_first_year_without_any_history_only_early_stops() -> None:
+def test_a_first_year_without_any_history_is_left_out_of_fitting() -> None:
     frame = labelled({"2021/22": 0, "2022/23": 1, "2023/24": 0})
     frame["on_roll_last_year"] = np.where(frame["academic_year"] == "2021/22", np.nan, 1.0)
     split = split_years(frame, TrainingConfig().data)
-    assert split.fit_years == ["2021/22"] and split.validation_year == "2022/23"
-    assert split.refit_years == ["2022/23"]
+    assert split.train_years == ["2021/22", "2022/23"]
+    assert split.fit_years == ["2022/23"] and split.ship_years == ["2022/23", "2023/24"]
     keep = TrainingConfig.model_validate({"data": {"refit_needs_history": False}}).data
-    assert split_years(frame, keep).refit_years == ["2021/22", "2022/23"]
+    assert split_years(frame, keep).fit_years == ["2021/22", "2022/23"]
 
 
 def test_split_with_a_chosen_test_year_never_trains_on_it_or_later() -> None:
     frame = labelled({"2021/22": 0, "2022/23": 1, "2023/24": 0})
     config = TrainingConfig.model_validate({"data": {"test_year": "2022/23"}}).data
     split = split_years(frame, config)
-    assert split.train_years == ["2021/22"] and split.validation_year is None
+    assert split.train_years == ["2021/22"] and split.fit_years == ["2021/22"]
     late = TrainingConfig.model_validate(
         {"data": {"test_year": "2022/23", "train_years": ["2023/24"]}}
     ).data

@@ -13,10 +13,9 @@ from training.metrics import (
     EvaluationFrame,
     evaluate_scores,
     expected_calibration_error,
-    lead_times,
     metric_value,
+    open_outcomes,
     reliability_table,
-    summarise_lead_times,
     top_n_flags,
     top_share_flags,
 )
@@ -31,6 +30,7 @@ def frame_of(label, week, school, enrolment, emerging=None) -> EvaluationFrame:
         emerging=np.ones(n, bool) if emerging is None else np.asarray(emerging),
         tie_break=np.arange(n),
         enrolment=np.asarray(enrolment),
+        open=np.ones(n, bool),
     )
 
 
@@ -154,22 +154,18 @@ def test_emerging_lists_are_drawn_among_emerging_pupils_only() -> None:
     assert np.isnan(metric_value(metrics, "m", "ece"))
 
 
-def test_lead_time_golden() -> None:
-    # Three weeks, four pupils; pupils 0 and 1 end PA. Top 25% each week = 1 pupil.
-    label = [1, 1, 0, 0] * 3
-    week = [1] * 4 + [2] * 4 + [3] * 4
-    frame = frame_of(label, week, [0] * 12, [0, 1, 2, 3] * 3)
-    model = np.array([0.9, 0.1, 0.2, 0.3, 0.1, 0.9, 0.2, 0.3, 0.1, 0.2, 0.3, 0.9])
-    rule = np.array([0.1, 0.2, 0.3, 0.9, 0.1, 0.2, 0.3, 0.9, 0.9, 0.2, 0.3, 0.1])
-    table = lead_times(frame, {"model": model, "ytd_rule": rule}, share=0.25)
-    mine = table[table["model"] == "model"].set_index("enrolment")
-    # Pupil 0: model week 1, rule week 3 → 2 weeks earlier; pupil 1: model week 2, rule never.
-    assert mine.loc[0, "first_week"] == 1 and mine.loc[0, "lead_weeks"] == 2
-    assert mine.loc[1, "first_week"] == 2 and np.isnan(mine.loc[1, "reference_first_week"])
-    summary = summarise_lead_times(table).set_index("model")
-    assert summary.loc["model", "median_lead_weeks"] == 2
-    assert summary.loc["model", "model_only"] == 1
-    assert summary.loc["ytd_rule", "neither"] == 1
+def test_open_outcomes_by_hand() -> None:
+    """Two pupils, 20 possible sessions by the year's end (threshold 2 absences). At week 1
+    both have 10 sessions so far: the one already absent 3 times is settled (PA whatever
+    happens), the one absent once is open; at the last week both are settled."""
+    rows = pd.DataFrame(
+        {
+            "possible_sessions_ytd": [10, 10, 20, 20],
+            "absence_rate_ytd": [0.3, 0.1, 0.15, 0.05],
+        }
+    )
+    enrolment = np.array([0, 1, 0, 1])
+    assert open_outcomes(rows, enrolment).tolist() == [False, True, False, False]
 
 
 def test_metric_value_of_missing_metric_is_nan() -> None:

@@ -30,7 +30,8 @@ def test_round_trip_by_alias_gives_identical_predictions(logged, run_result) -> 
 
     assert logged.version == "1"
     rows = run_result.test_rows.sample(500, random_state=1)
-    expected = run_result.registered_model.predict_proba(rows)
+    # The registered version is what serves: the recipe refitted with the test year.
+    expected = run_result.shipped.predict_proba(rows)
     by_alias = mlflow.pyfunc.load_model(f"models:/{TEST_MODEL_NAME}@challenger")
     # The pyfunc takes the frame `ews features` writes: keys, labels and audit columns ignored.
     np.testing.assert_array_equal(by_alias.predict(rows), expected)
@@ -41,6 +42,13 @@ def test_round_trip_by_alias_gives_identical_predictions(logged, run_result) -> 
     scored = model.score(rows)
     np.testing.assert_array_equal(scored["risk_probability"], expected)
     assert scored["reason_1"].notna().any()
+    # The model the run evaluated is logged beside it.
+    from training.registry import evaluated_model
+
+    evaluated = evaluated_model(TEST_MODEL_NAME, "1")
+    np.testing.assert_array_equal(
+        evaluated.predict_proba(rows), run_result.registered_model.predict_proba(rows)
+    )
 
 
 def test_the_logged_model_has_a_signature_an_example_and_no_pickle(logged) -> None:
@@ -68,11 +76,11 @@ def test_the_run_records_config_window_features_commit_and_metrics(logged) -> No
     assert params["lightgbm.num_boost_round"] == "60"
     assert params["window.test.years"] == '["2024/25"]'
     for key in (
-        "all.pooled.roc_auc.lgbm_attendance",
+        "all.pooled.roc_auc.lgbm_attendance_context",
         "emerging.week_06.precision_at_10.ytd_rule",
-        "all.week_30.ece.lgbm_attendance",
+        "all.week_30.ece.lgbm_attendance_context",
         "test_roc_auc",
-        "lead.median_weeks.lgbm_attendance",
+        "extra_list.yield.lgbm_attendance_context",
     ):
         assert key in metrics
     artifacts = {a.path for a in client.list_artifacts(logged.run_id, "evaluation")}
@@ -153,7 +161,7 @@ def test_evaluate_writes_the_report_for_a_registered_version(
     expected = json.loads((Path(logged.report_dir) / "summary.json").read_text())
     # Same model, same baselines, same test year: the same headline numbers.
     for population in ("all", "emerging"):
-        for key in ("lgbm_attendance", "ytd_rule", "last_year", "rate_spells"):
+        for key in ("lgbm_attendance_context", "ytd_rule", "last_year", "rate_spells"):
             assert summary["pooled"][population][key] == pytest.approx(
                 expected["pooled"][population][key], nan_ok=True
             )
