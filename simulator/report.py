@@ -288,7 +288,7 @@ def calibration_report(authority) -> tuple[list[Target], Outcomes]:  # type: ign
     return targets, outcomes
 
 
-def _format_value(value: float | None, unit: str) -> str:
+def format_value(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
     if not np.isfinite(value):
@@ -302,14 +302,14 @@ def format_report(targets: list[Target]) -> str:
     lines = [header, "-" * len(header)]
     for t in targets:
         span = (
-            f"{_format_value(t.low, t.unit)}..{_format_value(t.high, t.unit)}"
+            f"{format_value(t.low, t.unit)}..{format_value(t.high, t.unit)}"
             if t.judged
             else "not judged"
         )
         verdict = "" if not t.judged else ("yes" if t.passes else "NO")
         lines.append(
-            f"{t.name:<48} {t.group:<10} {_format_value(t.simulated, t.unit):>10} "
-            f"{_format_value(t.real, t.unit):>10} {span:>20}  {verdict}"
+            f"{t.name:<48} {t.group:<10} {format_value(t.simulated, t.unit):>10} "
+            f"{format_value(t.real, t.unit):>10} {span:>20}  {verdict}"
         )
     failed = [t for t in targets if not t.passes]
     lines.append("")

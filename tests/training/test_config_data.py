@@ -50,7 +50,10 @@ def test_config_round_trips_through_the_logged_toml() -> None:
             "[lightgbm]\nnum_leafs = 7\n",
             r"\[lightgbm.num_leafs\] unknown key: did you mean 'num_leaves'",
         ),
-        ("[lgbm]\nnum_leaves = 7\n", r"\[lgbm\] unknown key: .*known keys: run, data, model, lightgbm"),
+        (
+            "[lgbm]\nnum_leaves = 7\n",
+            r"\[lgbm\] unknown key: .*known keys: run, data, model, lightgbm",
+        ),
         (
             '[lightgbm]\nnum_leaves = "15"\n',
             r"\[lightgbm.num_leaves\] .*valid integer \(got '15'\)",

@@ -30,7 +30,9 @@ def test_the_shipped_model_is_the_same_recipe_fitted_with_the_test_year(run_resu
     assert shipped is not None
     assert shipped.metadata["train_years"] == ["2023/24", "2024/25"]
     assert shipped.features == run_result.registered_model.features
-    assert set(shipped.metadata["segments"]) == set(run_result.registered_model.metadata["segments"])
+    assert set(shipped.metadata["segments"]) == set(
+        run_result.registered_model.metadata["segments"]
+    )
 
 
 def test_both_feature_sets_are_trained_and_only_context_uses_context(run_result) -> None:
@@ -151,8 +153,13 @@ def test_each_segments_calibration_is_the_isotonic_of_its_out_of_fold_prediction
     """The map is fitted for the recipe that is shipped (same parameters and trees, on folds
     of schools of the segment's fitting rows), not for the early-stopping model."""
     from training.data import rows_for
-    from training.model import _out_of_fold, feature_matrix, fit_isotonic, school_folds
-    from training.model import segment_rows
+    from training.model import (
+        _out_of_fold,
+        feature_matrix,
+        fit_isotonic,
+        school_folds,
+        segment_rows,
+    )
 
     fitted = run_result.trained.fitted["lgbm_attendance_context"]
     rows = rows_for(snapshots, run_result.trained.split.fit_years)
