@@ -18,6 +18,7 @@ beside it (the text alternative).
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import math
@@ -235,7 +236,16 @@ def risk_percent(value: float | None) -> str:
     return f"{value * 100:.0f}%"
 
 
+def uk_date(value: str | dt.date | None) -> str:
+    """A date the way people in England write it on a chart: ``2024-09-02`` → ``"2 Sep"``."""
+    if value is None:
+        return "–"
+    day = dt.date.fromisoformat(value) if isinstance(value, str) else value
+    return f"{day.day} {day:%b}"
+
+
 templates.env.filters["percent"] = percent
+templates.env.filters["uk_date"] = uk_date
 templates.env.filters["risk"] = risk_percent
 templates.env.filters["points"] = change_points
 
@@ -249,13 +259,15 @@ def line_chart(
     y_min: float = 0.0,
     y_max: float = 1.0,
     guides: Sequence[tuple[float, str]] = (),
+    markers: Sequence[tuple[int, str]] = (),
     width: int = 640,
     height: int = 220,
 ) -> Markup:
     """An inline SVG line chart (values as fractions, drawn as percentages).
 
     ``series`` is ``(name, values)`` with one value per label (``None`` breaks the line);
-    ``guides`` are horizontal reference lines (a threshold and its label). The ``<title>`` and
+    ``guides`` are horizontal reference lines (a threshold and its label), ``markers``
+    vertical ones (at a label's index: e.g. a new model version). The ``<title>`` and
     ``<desc>`` make it an image with a text alternative; every piece of text is escaped."""
     left, right, top, bottom = 48, 24, 12, 28
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -296,6 +308,12 @@ def line_chart(
             f'y2="{y(value):.1f}"/><text class="guide-label" x="{width - right - 4}" '
             f'y="{y(value) - 4:.1f}" text-anchor="end">{escape(label)}</text>'
         )
+    for index, label in markers:
+        parts.append(
+            f'<line class="marker" x1="{x(index):.1f}" x2="{x(index):.1f}" y1="{top}" '
+            f'y2="{top + plot_h}"/><text class="marker-label" x="{x(index) + 4:.1f}" '
+            f'y="{top + plot_h - 6}">{escape(label)}</text>'
+        )
     for k, (name, values) in enumerate(series):
         # A gap (None) ends one polyline and starts the next.
         runs: list[list[str]] = [[]]
@@ -317,6 +335,19 @@ def line_chart(
         )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def model_changes(history: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
+    """Where the model scoring a pupil changed: ``(index, "model v3")`` at each scoring made by
+    another model or version than the one before (so a new model does not look like
+    progress)."""
+    return [
+        (i, f"model v{h['model_version']}")
+        for i, h in enumerate(history)
+        if i > 0
+        and (h["model_name"], h["model_version"])
+        != (history[i - 1]["model_name"], history[i - 1]["model_version"])
+    ]
 
 
 # --- pages ------------------------------------------------------------------------------------
@@ -592,7 +623,7 @@ def pupil_page(
         lowest = min([v for v in weekly + so_far if v is not None] or [0.5])
         attendance_chart = line_chart(
             [("Each week", weekly), ("Year so far", so_far)],
-            [w["week_start"][5:] for w in weeks],
+            [uk_date(w["week_start"]) for w in weeks],
             title="Weekly attendance",
             description=(
                 f"Attendance in each of {len(weeks)} school weeks and over the year so far; "
@@ -604,16 +635,19 @@ def pupil_page(
         )
     history = pupil["risk_history"]
     risk_chart = None
+    changes = model_changes(history)
     if history:
         risk_chart = line_chart(
             [("Risk", [h["risk"] for h in history])],
-            [h["as_of"][5:] for h in history],
+            [uk_date(h["as_of"]) for h in history],
             title="Risk over the weeks",
             description=(
                 f"Estimated risk of ending the year persistently absent at {len(history)} "
                 f"scorings; latest {risk_percent(history[-1]['risk'])}. Dashed lines mark the "
                 "high and some-risk tiers."
+                + "".join(f" {text} from {uk_date(history[i]['as_of'])}." for i, text in changes)
             ),
+            markers=changes,
             guides=[
                 (settings.high_risk_threshold, "high"),
                 (settings.medium_risk_threshold, "some risk"),
