@@ -24,7 +24,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request, status
@@ -47,7 +47,7 @@ from serving.auth import (
 )
 from serving.deps import DatabaseDep, HolderDep, SettingsDep
 from serving.errors import Invalid, NotFound, ServiceError, http_status
-from serving.risk_lists import RiskQuery, Tier
+from serving.risk_lists import SHORT_TIER, RiskQuery, Sort, Tier, View
 from serving.schemas import MAX_DB_INT
 from serving.schools import schools_in_scope
 from serving.store.rows import get_school
@@ -517,6 +517,58 @@ UrnPath = Annotated[int, PathParam(ge=0, le=MAX_DB_INT, description="The school'
 that says so; a number past the column is a 422 page, never a database error)."""
 
 
+SenChoice = Literal["N", "K", "E"]
+SexChoice = Literal["F", "M"]
+YesNo = Literal["", "yes", "no"]
+
+
+def _yes_no(value: str) -> bool | None:
+    return None if not value else value == "yes"
+
+
+def _page_query(
+    principal: Principal,
+    year_group: list[str] | None,
+    tier: list[Tier] | None,
+    emerging: bool,
+    offset: int,
+    view: View | None,
+    fsm: str,
+    sen: list[SenChoice] | None,
+    eal: str,
+    sex: list[SexChoice] | None,
+    search: str,
+    sort: Sort,
+    descending: bool,
+) -> RiskQuery:
+    """The risk list a page asks for; practitioners start on the "heading there" list."""
+    if view is None:
+        view = "heading" if principal.role.value == "practitioner" else "all"
+    return RiskQuery(
+        _year_groups(year_group), tuple(tier or ()), emerging, offset, None, view,
+        _yes_no(fsm), tuple(sen or ()), _yes_no(eal), tuple(sex or ()), search.strip(), sort,
+        descending,
+    )  # fmt: skip
+
+
+def _query_params(query: RiskQuery) -> list[tuple[str, Any]]:
+    """The query as URL parameters (without offset and sort)."""
+    params: list[tuple[str, Any]] = [("view", query.view)]
+    params += [("year_group", g) for g in query.year_group]
+    params += [("tier", t) for t in query.tier]
+    if query.emerging:
+        params.append(("emerging", "true"))
+    if query.fsm is not None:
+        params.append(("fsm", "yes" if query.fsm else "no"))
+    params += [("sen", v) for v in query.sen]
+    if query.eal is not None:
+        params.append(("eal", "yes" if query.eal else "no"))
+    params += [("sex", v) for v in query.sex]
+    if query.search:
+        params.append(("search", query.search))
+    return params
+
+
 @router.get("/schools/{urn}", response_class=HTMLResponse)
 def school_page(
     request: Request,
@@ -528,27 +580,44 @@ def school_page(
     tier: Annotated[list[Tier] | None, Query()] = None,
     emerging: Annotated[bool, Query()] = False,
     offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
+    view: Annotated[View | None, Query()] = None,
+    fsm: Annotated[YesNo, Query()] = "",
+    sen: Annotated[list[SenChoice] | None, Query()] = None,
+    eal: Annotated[YesNo, Query()] = "",
+    sex: Annotated[list[SexChoice] | None, Query()] = None,
+    search: Annotated[str, Query(max_length=100)] = "",
+    sort: Annotated[Sort, Query()] = "rank",
+    descending: Annotated[bool, Query()] = False,
 ) -> Any:
-    """The school's prioritised risk list, with filters."""
+    """The school's prioritised risk list: the two lists, filters, sorting and search."""
+    from serving.routes.overview import get_frame_cache
+
     try:
         principal = _principal(request, db)
     except LoginRequired as exc:
         return _to_login(exc)
-    query = RiskQuery(_year_groups(year_group), tuple(tier or ()), emerging, offset)
+    query = _page_query(principal, year_group, tier, emerging, offset, view, fsm, sen, eal,
+                        sex, search, sort, descending)  # fmt: skip
     page = risk_lists.read_page(
         db, principal, holder, request.app.state.page_cache, urn, query,
         page_size=settings.default_page_size, max_page_size=settings.max_page_size,
+        frames=get_frame_cache(request), share=settings.extra_list_share,
     )  # fmt: skip
     data = json.loads(page.json)
     with db.read_session() as session:
         school = get_school(session, urn)
-    filters: list[tuple[str, Any]] = [("year_group", g) for g in query.year_group]
-    filters += [("tier", t) for t in query.tier]
-    if emerging:
-        filters.append(("emerging", "true"))
+    filters = _query_params(query)
+    ordering = [("sort", sort)] if sort != "rank" else []
+    ordering += [("descending", "true")] if descending else []
     shown = len(data["pupils"])
     prev_offset = max(0, offset - data["limit"]) if offset > 0 else None
     next_offset = offset + shown if offset + shown < data["total"] else None
+
+    def sort_url(column: str) -> str:
+        flip = column == sort and not descending
+        return "?" + urlencode([*filters, ("sort", column),
+                                *([("descending", "true")] if flip else [])])  # fmt: skip
+
     return templates.TemplateResponse(
         request,
         "risk_list.html",
@@ -558,6 +627,10 @@ def school_page(
             "school": school,
             "urn": urn,
             "data": data,
+            "query": query,
+            "short_tier": SHORT_TIER,
+            "view_urls": {v: "?" + urlencode([("view", v)]) for v in ("heading", "school", "all")},
+            "sort_url": sort_url,
             "year_groups": list(range(0, 14)),
             "chosen_years": set(query.year_group),
             "chosen_tiers": set(query.tier),
@@ -566,11 +639,11 @@ def school_page(
             "last": offset + shown,
             "prev_url": None
             if prev_offset is None
-            else f"?{urlencode([*filters, ('offset', prev_offset)])}",
+            else f"?{urlencode([*filters, *ordering, ('offset', prev_offset)])}",
             "next_url": None
             if next_offset is None
-            else f"?{urlencode([*filters, ('offset', next_offset)])}",
-            "csv_url": f"/schools/{urn}/risk.csv" + (f"?{urlencode(filters)}" if filters else ""),
+            else f"?{urlencode([*filters, *ordering, ('offset', next_offset)])}",
+            "csv_url": f"/schools/{urn}/risk.csv?{urlencode([*filters, *ordering])}",
         },
     )
 
@@ -581,17 +654,31 @@ def school_csv(
     urn: UrnPath,
     db: DatabaseDep,
     holder: HolderDep,
+    settings: SettingsDep,
     year_group: Annotated[list[str] | None, Query()] = None,
     tier: Annotated[list[Tier] | None, Query()] = None,
     emerging: Annotated[bool, Query()] = False,
+    view: Annotated[View | None, Query()] = None,
+    fsm: Annotated[YesNo, Query()] = "",
+    sen: Annotated[list[SenChoice] | None, Query()] = None,
+    eal: Annotated[YesNo, Query()] = "",
+    sex: Annotated[list[SexChoice] | None, Query()] = None,
+    search: Annotated[str, Query(max_length=100)] = "",
+    sort: Annotated[Sort, Query()] = "rank",
+    descending: Annotated[bool, Query()] = False,
 ) -> Any:
     """The risk list as CSV (the API's export, with its audit record)."""
+    from serving.routes.overview import get_frame_cache
+
     try:
         principal = _principal(request, db)
     except LoginRequired as exc:
         return _to_login(exc)
-    query = RiskQuery(_year_groups(year_group), tuple(tier or ()), emerging)
-    export = risk_lists.export(db, principal, holder, urn, query)
+    query = _page_query(principal, year_group, tier, emerging, 0, view or "all", fsm, sen, eal,
+                        sex, search, sort, descending)  # fmt: skip
+    export = risk_lists.export(
+        db, principal, holder, urn, query, get_frame_cache(request), settings.extra_list_share
+    )
     return Response(
         export.content,
         media_type="text/csv; charset=utf-8",
@@ -612,9 +699,21 @@ def pupil_page(
         principal = _principal(request, db)
     except LoginRequired as exc:
         return _to_login(exc)
+    from serving import school_lists
+    from serving.routes.overview import get_frame_cache
+
     pupil = pupils.pupil_record(db, principal, urn, upn).model_dump(mode="json")
+    flags: dict[str, Any] | None = None
+    counted: list[tuple[Any, int]] = []
+    run = risk_lists.latest_scoring(db, urn)
     with db.read_session() as session:
         school = get_school(session, urn)
+        if run is not None:
+            frame = school_lists.school_flags(
+                session, get_frame_cache(request), db.instance_id, run, settings.extra_list_share
+            )
+            flags = school_lists.as_records(frame).get(upn)
+            counted = school_lists.counted_weeks(frame, upn)
     weeks = pupil["weeks"]
     attendance_chart = None
     if weeks:
@@ -664,5 +763,8 @@ def pupil_page(
             "pupil": pupil,
             "attendance_chart": attendance_chart,
             "risk_chart": risk_chart,
+            "flags": flags,
+            "counted": counted,
+            "model_changes": changes,
         },
     )
