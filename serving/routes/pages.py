@@ -607,7 +607,7 @@ def school_page(
     with db.read_session() as session:
         school = get_school(session, urn)
     filters = _query_params(query)
-    ordering = [("sort", sort)] if sort != "rank" else []
+    ordering: list[tuple[str, str]] = [("sort", sort)] if sort != "rank" else []
     ordering += [("descending", "true")] if descending else []
     shown = len(data["pupils"])
     prev_offset = max(0, offset - data["limit"]) if offset > 0 else None
