@@ -152,6 +152,20 @@ def test_overview_groups_lists_and_uploads_in_chromium(
         assert surnames == sorted(surnames)
         _shot(browser, tmp_path, "risk_all")
 
+        # A pupil at the penalty-notice threshold: the sessions that count, on their page.
+        everyone = httpx.get(
+            f"{base}/v1/schools/{SCHOOL}/risk", params={"limit": 100},
+            headers=service.auth("school"), timeout=TIMEOUT,
+        ).json()["pupils"]  # fmt: skip
+        flagged = next(p for p in everyone if p["penalty_reached"])
+        browser.navigate(f"{base}/schools/{SCHOOL}/pupils/{flagged['upn']}")
+        sessions = browser.evaluate(
+            "[...document.querySelectorAll('#penalty-sessions td')].map(c => Number(c.textContent))"
+        )
+        assert sum(sessions) == flagged["penalty_sessions"] >= 10
+        assert "Support first" in browser.evaluate("document.body.innerText")
+        _shot(browser, tmp_path, "pupil")
+
         # Uploads: a refused file shows its report as a page; a good one joins the history.
         browser.navigate(f"{base}/schools/{SCHOOL}/uploads")
         before = browser.evaluate("document.querySelectorAll('#history tbody tr').length")
