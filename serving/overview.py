@@ -283,20 +283,22 @@ def _cohort_rows(session: Session, row: Trajectory) -> pd.DataFrame:
                     row.academic_year)  # fmt: skip
 
 
+def _phase_versions(session: Session, phase: str, academic_year: str) -> tuple[Any, ...]:
+    """``(urn, data_version)`` of every school of the phase with registers that year."""
+    rows = session.execute(
+        select(School.urn, School.data_version)
+        .join(Trajectory, Trajectory.school_urn == School.urn)
+        .where(School.phase == phase, Trajectory.academic_year == academic_year)
+        .order_by(School.urn)
+    ).all()
+    return tuple(tuple(r) for r in rows)
+
+
 def _authority(
-    session: Session, cache: FrameCache, instance_id: str, phase: str, academic_year: str
+    session: Session, cache: FrameCache, key: tuple[Any, ...], phase: str, academic_year: str
 ) -> tuple[Figures, pd.Series, int]:
     """The authority's figures, weekly attendance and number of schools, cached under the
-    data versions of every school of the phase."""
-    versions = tuple(
-        session.execute(
-            select(School.urn, School.data_version)
-            .join(Trajectory, Trajectory.school_urn == School.urn)
-            .where(School.phase == phase, Trajectory.academic_year == academic_year)
-            .order_by(School.urn)
-        ).all()
-    )
-    key = ("authority", instance_id, phase, academic_year, tuple(map(tuple, versions)))
+    data versions of every school of the phase (``key``)."""
     found = cache.get(key)
     if found is None:
         rows = session.scalars(
@@ -319,19 +321,18 @@ def _empty() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=np.int64) for c in ["upn", *_SUMS]})
 
 
-def _counts(session: Session, cache: FrameCache, db: Database, urn: int, share: float) -> Any:
-    run = latest_scoring(db, urn)
+def _counts(session: Session, cache: FrameCache, db: Database, run: Any, share: float) -> Any:
     if run is None:
-        return None, None
+        return None
     tiers = dict(
         session.execute(
             select(Score.tier, func.count())
-            .where(Score.school_urn == urn, Score.as_of == run.as_of)
+            .where(Score.school_urn == run.school_urn, Score.as_of == run.as_of)
             .group_by(Score.tier)
         ).all()
     )
     flags = school_lists.school_flags(session, cache, db.instance_id, run, share)
-    counts = Counts(
+    return Counts(
         high=int(tiers.get("high", 0)),
         medium=int(tiers.get("medium", 0)),
         low=int(tiers.get("low", 0)),
@@ -340,7 +341,6 @@ def _counts(session: Session, cache: FrameCache, db: Database, urn: int, share: 
         severe=int(flags["severe"].sum()),
         penalty_threshold=int(flags["penalty_reached"].sum()),
     )
-    return counts, run.as_of
 
 
 def school_overview(
@@ -351,35 +351,67 @@ def school_overview(
     urn: int,
     share: float,
 ) -> SchoolOverview:
-    """The school's overview (scoped to keys that may read its pupils; audited)."""
+    """The school's overview (scoped to keys that may read its pupils; audited).
+
+    The answer is kept under the data versions of every school of the phase and the school's
+    latest scoring, so a request after the first reads three small rows and writes its audit
+    record; any upload anywhere in the phase makes it unreachable."""
     require_pupil_access(principal, urn)
     with db.read_session() as session:
         school = session.get(School, urn)
         if school is None:
             raise NotFound(f"no school {urn}")
-        latest = session.scalar(
-            select(Trajectory).where(Trajectory.school_urn == urn)
+        year = session.scalar(
+            select(Trajectory.academic_year).where(Trajectory.school_urn == urn)
             .order_by(Trajectory.academic_year.desc()).limit(1)
         )  # fmt: skip
-        if latest is None:
+        if year is None:
             raise NotFound(f"no registers for school {urn} yet",
                            fix="upload the roster and at least one week of registers")  # fmt: skip
-        year = latest.academic_year
-        key = ("school", db.instance_id, urn, school.data_version, year)
-        mine = cache.get(key)
-        if mine is None:
-            rows = _cohort_rows(session, latest)
-            weekly = weekly_attendance(rows)
-            mine = (figures_of(rows), weekly, groups_of(rows), latest.last_week_start)
-            cache.put(key, mine)
-        figures, weekly, groups, last_week = mine
-        authority, authority_weekly, n_schools = _authority(
-            session, cache, db.instance_id, school.phase, year
-        )
-        counts, as_of = _counts(session, cache, db, urn, share)
+        versions = _phase_versions(session, school.phase, year)
+        run = latest_scoring(db, urn)
+        scored = None if run is None else (run.as_of, run.data_version)
+        key = ("overview", db.instance_id, urn, year, versions, scored, share,
+               id(england_figures))  # fmt: skip
+        answer = cache.get(key)
+        if answer is None:
+            answer = _compute(session, db, cache, school, year, versions, run, england_figures,
+                              share)  # fmt: skip
+            cache.put(key, answer)
+    audit.record(db, principal, "school.overview", school_urn=urn, records=answer.school.pupils,
+                 detail={"academic_year": year})  # fmt: skip
+    return answer
+
+
+def _compute(
+    session: Session,
+    db: Database,
+    cache: FrameCache,
+    school: School,
+    year: str,
+    versions: tuple[Any, ...],
+    run: Any,
+    england_figures: list[EnglandFigure],
+    share: float,
+) -> SchoolOverview:
+    """The overview from the store (the school's part cached under its own data version)."""
+    key = ("school", db.instance_id, school.urn, school.data_version, year)
+    mine = cache.get(key)
+    if mine is None:
+        latest = session.get(Trajectory, (school.urn, year))
+        assert latest is not None  # the year was read from this table in the same session
+        rows = _cohort_rows(session, latest)
+        weekly = weekly_attendance(rows)
+        mine = (figures_of(rows), weekly, groups_of(rows), latest.last_week_start)
+        cache.put(key, mine)
+    figures, weekly, groups, last_week = mine
+    authority_key = ("authority", db.instance_id, school.phase, year, versions)
+    authority, authority_weekly, n_schools = _authority(
+        session, cache, authority_key, school.phase, year
+    )
     whole, terms = england_for(england_figures, school.phase, year)
-    answer = SchoolOverview(
-        school_urn=urn,
+    return SchoolOverview(
+        school_urn=school.urn,
         name=school.name,
         phase=school.phase,
         academic_year=year,
@@ -388,11 +420,8 @@ def school_overview(
         authority=authority,
         authority_schools=n_schools,
         england=None if whole is None else england_model(whole, year),
-        counts=counts,
-        as_of=as_of,
+        counts=_counts(session, cache, db, run, share),
+        as_of=None if run is None else run.as_of,
         trend=trend_of(weekly, authority_weekly, terms),
         groups=groups,
     )
-    audit.record(db, principal, "school.overview", school_urn=urn, records=figures.pupils,
-                 detail={"academic_year": year})  # fmt: skip
-    return answer
