@@ -350,8 +350,10 @@ def school_overview(
     england_figures: list[EnglandFigure],
     urn: int,
     share: float,
-) -> SchoolOverview:
-    """The school's overview (scoped to keys that may read its pupils; audited).
+    as_json: bool = False,
+) -> Any:
+    """The school's overview (scoped to keys that may read its pupils; audited): a
+    :class:`SchoolOverview`, or its JSON (``as_json``: serialised once, when computed).
 
     The answer is kept under the data versions of every school of the phase and the school's
     latest scoring, so a request after the first reads three small rows and writes its audit
@@ -373,14 +375,15 @@ def school_overview(
         scored = None if run is None else (run.as_of, run.data_version)
         key = ("overview", db.instance_id, urn, year, versions, scored, share,
                id(england_figures))  # fmt: skip
-        answer = cache.get(key)
-        if answer is None:
+        found = cache.get(key)
+        if found is None:
             answer = _compute(session, db, cache, school, year, versions, run, england_figures,
                               share)  # fmt: skip
-            cache.put(key, answer)
-    audit.record(db, principal, "school.overview", school_urn=urn, records=answer.school.pupils,
+            found = (answer, answer.model_dump_json().encode())
+            cache.put(key, found)
+    audit.record(db, principal, "school.overview", school_urn=urn, records=found[0].school.pupils,
                  detail={"academic_year": year})  # fmt: skip
-    return answer
+    return found[0] if not as_json else found[1]
 
 
 def _compute(

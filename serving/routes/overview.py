@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import Response
 
 from serving import overview
 from serving.deps import CurrentKey, DatabaseDep, SettingsDep
@@ -51,8 +52,12 @@ def school_overview(
     settings: SettingsDep,
     cache: FrameCacheDep,
     england: EnglandDep,
-) -> SchoolOverview:
+) -> Response:
     """Year to date in DfE arithmetic for the DfE cohort, beside the authority (schools of the
     same phase in the service) and England, by group, with tier and list counts and the
     weekly trend."""
-    return overview.school_overview(db, principal, cache, england, urn, settings.extra_list_share)
+    body = overview.school_overview(
+        db, principal, cache, england, urn, settings.extra_list_share, as_json=True
+    )
+    # Serialised once when computed (the response model documents it in OpenAPI).
+    return Response(body, media_type="application/json")
