@@ -58,9 +58,7 @@ def rolling_unauthorised(trajectory: pd.DataFrame, weeks: int = PENALTY_WEEKS) -
     first = np.searchsorted(sorted_key, low, side="left")
     window = np.empty(len(order), dtype=np.int64)
     window[order] = cumulative[np.arange(1, len(order) + 1)] - cumulative[first]
-    return pd.DataFrame(
-        {"ordinal": ordinal, "window_unauthorised": window}, index=trajectory.index
-    )
+    return pd.DataFrame({"ordinal": ordinal, "window_unauthorised": window}, index=trajectory.index)
 
 
 def penalty_threshold(trajectory: pd.DataFrame, weeks: int = PENALTY_WEEKS) -> pd.DataFrame:
