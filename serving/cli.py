@@ -173,8 +173,45 @@ def audit(
         )
 
 
+national_app = typer.Typer(
+    help="England's attendance figures (the DfE's Pupil attendance in schools).",
+    no_args_is_help=True,
+)
+
+
+@national_app.command("import")
+def national_import(
+    file: Annotated[str, typer.Argument(help="The DfE's Pupil attendance in schools CSV.")],
+) -> None:
+    """Validate FILE and, if valid, use its England rows on the school overview."""
+    from pathlib import Path
+
+    from serving.errors import Invalid
+    from serving.national import import_file
+    from serving.settings import ServingSettings
+
+    path = Path(file)
+    if not path.is_file():
+        typer.echo(f"error: {file}: no such file", err=True)
+        raise typer.Exit(2)
+    try:
+        figures = import_file(path, ServingSettings().data_dir)
+    except Invalid as exc:
+        typer.echo(f"error: {exc.message} ({exc.fix})", err=True)
+        for issue in exc.details.get("issues", []):
+            typer.echo(
+                f"  {issue['file']} row {issue['row']}, column {issue['column']}: "
+                f"{issue['problem']} (value {issue['value']!r}): {issue['fix']}",
+                err=True,
+            )
+        raise typer.Exit(1) from None
+    years = sorted({f.academic_year for f in figures})
+    typer.echo(f"imported {len(figures)} England figures for {', '.join(years)}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``serve``, ``keys`` and ``audit`` to the ``ews`` command line."""
+    """Add ``serve``, ``keys``, ``audit`` and ``national`` to the ``ews`` command line."""
     app.command("serve")(serve)
     app.add_typer(keys_app, name="keys")
     app.command("audit")(audit)
+    app.add_typer(national_app, name="national")

@@ -16,9 +16,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import and_, bindparam, func, or_, select
 
-from serving import audit
+from features.lists import EXTRA_LIST_SHARE
+from serving import audit, school_lists
 from serving.auth import Principal
 from serving.db import Database
 from serving.errors import Forbidden, NotFound, ServiceError
@@ -27,6 +28,19 @@ from serving.modelstore import ModelHolder, no_model
 from serving.pipeline import TIER_WORDING, csv_safe
 
 Tier = Literal["high", "medium", "low"]
+View = Literal["all", "school", "heading"]
+"""``school``: pupils below 90% so far (the school knows them); ``heading``: this week's extra
+list (heading there, :mod:`serving.school_lists`); ``all``: everyone."""
+Sort = Literal["rank", "name", "year_group", "risk", "attendance_ytd", "attendance_change_4w"]
+SORTS = {
+    "rank": (Score.rank,),
+    "name": (Pupil.surname, Pupil.forename),
+    "year_group": (Score.year_group,),
+    "risk": (Score.risk,),
+    "attendance_ytd": (Score.attendance_ytd,),
+    "attendance_change_4w": (Score.attendance_change_4w,),
+}
+SHORT_TIER = {"high": "High", "medium": "Some", "low": "Low"}
 
 _COLUMNS = (
     Score.rank,
@@ -64,9 +78,11 @@ LATEST_RUN = (
 """A school's latest scoring and its data version, built once (every risk-list request)."""
 
 CSV_COLUMNS = (
-    "rank", "upn", "name", "year_group", "risk", "tier", "tier_label", "attendance_ytd",
-    "attendance_change_4w", "emerging", "reasons", "model_name", "model_version", "as_of",
+    "rank", "upn", "name", "year_group", "risk_pct", "tier", "attendance_ytd_pct",
+    "attendance_change_4w_pts", "school_list", "heading_there", "surfaced_on", "severe",
+    "penalty_sessions_10_weeks", "reasons", "model_name", "model_version", "as_of",
 )  # fmt: skip
+"""The export: percentages rounded to one decimal place, as a person reads them."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,21 @@ class RiskQuery:
     emerging: bool = False
     offset: int = 0
     limit: int | None = None
+    view: View = "all"
+    fsm: bool | None = None
+    sen: tuple[str, ...] = ()
+    eal: bool | None = None
+    sex: tuple[str, ...] = ()
+    search: str = ""
+    sort: Sort = "rank"
+    descending: bool = False
+
+    @property
+    def filtered(self) -> bool:
+        """Whether any filter narrows the list (else the total is the scoring's roll)."""
+        return bool(self.year_group or self.tier or self.emerging or self.view != "all"
+                    or self.fsm is not None or self.sen or self.eal is not None or self.sex
+                    or self.search)  # fmt: skip
 
     def audit_detail(self, as_of: str, limit: int) -> dict[str, Any]:
         """What was asked for, so the audit record says which pupils were seen."""
@@ -88,6 +119,14 @@ class RiskQuery:
             **({"year_group": list(self.year_group)} if self.year_group else {}),
             **({"tier": list(self.tier)} if self.tier else {}),
             **({"emerging": True} if self.emerging else {}),
+            **({"view": self.view} if self.view != "all" else {}),
+            **({"fsm": self.fsm} if self.fsm is not None else {}),
+            **({"sen": list(self.sen)} if self.sen else {}),
+            **({"eal": self.eal} if self.eal is not None else {}),
+            **({"sex": list(self.sex)} if self.sex else {}),
+            # Whether a search narrowed the list, never what was searched for (a name).
+            **({"search": True} if self.search else {}),
+            **({"sort": self.sort, "descending": self.descending} if self.sort != "rank" else {}),
         }
 
 
@@ -177,6 +216,8 @@ def read_page(
     page_size: int,
     max_page_size: int,
     run: Any | None = None,
+    frames: school_lists.FrameCache | None = None,
+    share: float = EXTRA_LIST_SHARE,
 ) -> Page:
     """One page of the school's risk list as JSON (:class:`serving.schemas.RiskList`), from
     the cache when it holds it; ``run`` is the school's latest scoring if already read."""
@@ -186,12 +227,14 @@ def read_page(
     if run is None:
         raise _no_scores(urn, holder)
     # The store's identity is part of the key: one process may serve several.
-    key = (db.instance_id, urn, run.data_version, run.as_of, query.year_group, query.tier,
-           query.emerging, query.offset, limit)  # fmt: skip
+    key = (db.instance_id, urn, run.data_version, run.as_of, query, limit, share)
     page = cache.get(key)
     if page is None:
         with db.read_session() as session:
-            page = _render_page(session, run, query, limit)
+            flags = school_lists.school_flags(
+                session, frames or _FRAMES, db.instance_id, run, share
+            )
+            page = _render_page(session, run, query, limit, flags)
         cache.put(key, page)
     audit.record(
         db,
@@ -212,8 +255,18 @@ class Export:
     content: bytes
 
 
+_FRAMES = school_lists.FrameCache()
+"""The lists' frames when a caller passes no cache of its own (keyed by store and version)."""
+
+
 def export(
-    db: Database, principal: Principal, holder: ModelHolder, urn: int, query: RiskQuery
+    db: Database,
+    principal: Principal,
+    holder: ModelHolder,
+    urn: int,
+    query: RiskQuery,
+    frames: school_lists.FrameCache | None = None,
+    share: float = EXTRA_LIST_SHARE,
 ) -> Export:
     """The school's risk list as CSV (all pupils the filters match unless ``query.limit``),
     read when asked for and never cached: it is rare, and one would take the room of hundreds
@@ -224,7 +277,8 @@ def export(
     if run is None:
         raise _no_scores(urn, holder)
     with db.read_session() as session:
-        pupils, _ = _read_rows(session, run, query, limit)
+        flags = school_lists.school_flags(session, frames or _FRAMES, db.instance_id, run, share)
+        pupils, _ = _read_rows(session, run, query, limit, flags)
     audit.record(
         db,
         principal,
@@ -237,10 +291,8 @@ def export(
     return Export(f"risk-{urn}-{as_of}.csv", _csv(pupils))
 
 
-def _read_rows(
-    session: Any, run: Any, query: RiskQuery, limit: int
-) -> tuple[list[dict[str, Any]], int]:
-    """One page of the risk list as rows, and the number of pupils the filters match."""
+def _conditions(query: RiskQuery, run: Any, flags: Any) -> list[Any]:
+    """The WHERE clauses of the query's filters."""
     conditions = [Score.school_urn == run.school_urn, Score.as_of == run.as_of]
     if query.year_group:
         conditions.append(Score.year_group.in_(query.year_group))
@@ -248,22 +300,58 @@ def _read_rows(
         conditions.append(Score.tier.in_(query.tier))
     if query.emerging:
         conditions.append(Score.emerging.is_(True))
-    where = and_(*conditions)
-    filtered = bool(query.year_group or query.tier or query.emerging)
+    if query.view == "school":
+        conditions.append(Score.attendance_ytd < 0.9)
+    if query.view == "heading":
+        conditions.append(Score.upn.in_(school_lists.heading_upns(flags)))
+    if query.fsm is not None:
+        conditions.append(Pupil.fsm.is_(query.fsm))
+    if query.sen:
+        conditions.append(Pupil.sen.in_(query.sen))
+    if query.eal is not None:
+        conditions.append(Pupil.eal.is_(query.eal))
+    if query.sex:
+        conditions.append(Pupil.sex.in_(query.sex))
+    if query.search.strip():
+        text = query.search.strip()
+        full_name = func.lower(Pupil.forename + " " + Pupil.surname)
+        conditions.append(
+            or_(Score.upn == text.upper(), full_name.contains(text.lower(), autoescape=True))
+        )
+    return conditions
+
+
+_NO_FLAGS = {
+    "on_school_list": False, "heading_there": False, "surfaced_week": None,
+    "surfaced_on": None, "severe": False, "penalty_sessions": 0, "penalty_reached": False,
+}  # fmt: skip
+
+
+def _read_rows(
+    session: Any, run: Any, query: RiskQuery, limit: int, flags: Any
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the risk list as rows, and the number of pupils the filters match."""
+    where = and_(*_conditions(query, run, flags))
+    joined = and_(Pupil.school_urn == Score.school_urn, Pupil.upn == Score.upn)
     total = (
-        session.scalar(select(func.count()).select_from(Score).where(where)) or 0
-        if filtered
+        session.scalar(
+            select(func.count()).select_from(Score).outerjoin(Pupil, joined).where(where)
+        )
+        or 0
+        if query.filtered
         else run.pupils
     )
+    order = [c.desc() if query.descending else c.asc() for c in SORTS[query.sort]]
     rows = session.execute(
         select(*_COLUMNS)
-        .outerjoin(Pupil, and_(Pupil.school_urn == Score.school_urn, Pupil.upn == Score.upn))
+        .outerjoin(Pupil, joined)
         .where(where)
-        .order_by(Score.rank)
+        .order_by(*order, Score.rank)
         .offset(query.offset)
         .limit(limit)
     ).all()
     as_of = run.as_of.isoformat()
+    by_upn = school_lists.as_records(flags)
     pupils = [
         {
             "rank": r.rank,
@@ -280,15 +368,16 @@ def _read_rows(
             "model_name": r.model_name,
             "model_version": r.model_version,
             "as_of": as_of,
+            **by_upn.get(r.upn, _NO_FLAGS),
         }
         for r in rows
     ]
     return pupils, total
 
 
-def _render_page(session: Any, run: Any, query: RiskQuery, limit: int) -> Page:
+def _render_page(session: Any, run: Any, query: RiskQuery, limit: int, flags: Any) -> Page:
     """Query and render one page of the risk list."""
-    pupils, total = _read_rows(session, run, query, limit)
+    pupils, total = _read_rows(session, run, query, limit, flags)
     body = {
         "school_urn": run.school_urn,
         "academic_year": run.academic_year,
@@ -307,12 +396,27 @@ def _render_page(session: Any, run: Any, query: RiskQuery, limit: int) -> Page:
     return Page(json.dumps(body, separators=(",", ":")).encode(), len(pupils))
 
 
+def _rounded(fraction: float | None) -> str:
+    """A fraction as a percentage to one decimal place (``0.92345`` → ``"92.3"``)."""
+    return "" if fraction is None else f"{fraction * 100:.1f}"
+
+
 def _csv(pupils: list[dict[str, Any]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for pupil in pupils:
         reasons = "; ".join(r["text"] for r in pupil["reasons"])
-        row = {**pupil, "reasons": reasons}
+        row = {
+            **pupil,
+            "reasons": reasons,
+            "risk_pct": _rounded(pupil["risk"]),
+            "attendance_ytd_pct": _rounded(pupil["attendance_ytd"]),
+            "attendance_change_4w_pts": _rounded(pupil["attendance_change_4w"]),
+            "school_list": "yes" if pupil["on_school_list"] else "no",
+            "heading_there": "yes" if pupil["heading_there"] else "no",
+            "severe": "yes" if pupil["severe"] else "no",
+            "penalty_sessions_10_weeks": pupil["penalty_sessions"],
+        }
         writer.writerow([csv_safe(row[c]) for c in CSV_COLUMNS])
     return buffer.getvalue().encode("utf-8-sig")  # BOM: Excel opens UTF-8 correctly

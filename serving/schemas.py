@@ -255,6 +255,19 @@ class RiskRow(BaseModel):
     model_name: str
     model_version: str
     as_of: dt.date
+    on_school_list: bool = Field(description="below 90% so far: the school's own list")
+    heading_there: bool = Field(description="on this week's extra list (not yet below 90%)")
+    surfaced_week: int | None = Field(
+        description="school week first on the extra list two weeks running"
+    )
+    surfaced_on: dt.date | None = Field(description="the scoring date of that week")
+    severe: bool = Field(description="absence so far ≥ 50%")
+    penalty_sessions: int = Field(
+        description="unauthorised sessions (G, N, O, U) in the last 10 school weeks"
+    )
+    penalty_reached: bool = Field(
+        description="≥ 10 of them: where the guidance asks for support first"
+    )
 
 
 class RiskList(BaseModel):

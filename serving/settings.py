@@ -48,6 +48,9 @@ class ServingSettings(EwsSettings):
     """Tiers on the calibrated probability of ending the year persistently absent."""
 
     emerging_below: float = 0.10
+    extra_list_share: float = Field(default=0.03, gt=0, le=1)
+    """The "heading there" list: this share of the roll (at least one pupil) among pupils not
+    yet below 90% (features.lists)."""
     """A pupil is *emerging* while absence so far this year is below the PA threshold."""
 
     default_page_size: int = 50

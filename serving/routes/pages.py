@@ -18,12 +18,13 @@ beside it (the text alternative).
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request, status
@@ -46,7 +47,7 @@ from serving.auth import (
 )
 from serving.deps import DatabaseDep, HolderDep, SettingsDep
 from serving.errors import Invalid, NotFound, ServiceError, http_status
-from serving.risk_lists import RiskQuery, Tier
+from serving.risk_lists import SHORT_TIER, RiskQuery, Sort, Tier, View
 from serving.schemas import MAX_DB_INT
 from serving.schools import schools_in_scope
 from serving.store.rows import get_school
@@ -235,7 +236,16 @@ def risk_percent(value: float | None) -> str:
     return f"{value * 100:.0f}%"
 
 
+def uk_date(value: str | dt.date | None) -> str:
+    """A date the way people in England write it on a chart: ``2024-09-02`` → ``"2 Sep"``."""
+    if value is None:
+        return "–"
+    day = dt.date.fromisoformat(value) if isinstance(value, str) else value
+    return f"{day.day} {day:%b}"
+
+
 templates.env.filters["percent"] = percent
+templates.env.filters["uk_date"] = uk_date
 templates.env.filters["risk"] = risk_percent
 templates.env.filters["points"] = change_points
 
@@ -249,13 +259,15 @@ def line_chart(
     y_min: float = 0.0,
     y_max: float = 1.0,
     guides: Sequence[tuple[float, str]] = (),
+    markers: Sequence[tuple[int, str]] = (),
     width: int = 640,
     height: int = 220,
 ) -> Markup:
     """An inline SVG line chart (values as fractions, drawn as percentages).
 
     ``series`` is ``(name, values)`` with one value per label (``None`` breaks the line);
-    ``guides`` are horizontal reference lines (a threshold and its label). The ``<title>`` and
+    ``guides`` are horizontal reference lines (a threshold and its label), ``markers``
+    vertical ones (at a label's index: e.g. a new model version). The ``<title>`` and
     ``<desc>`` make it an image with a text alternative; every piece of text is escaped."""
     left, right, top, bottom = 48, 24, 12, 28
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -296,6 +308,12 @@ def line_chart(
             f'y2="{y(value):.1f}"/><text class="guide-label" x="{width - right - 4}" '
             f'y="{y(value) - 4:.1f}" text-anchor="end">{escape(label)}</text>'
         )
+    for index, label in markers:
+        parts.append(
+            f'<line class="marker" x1="{x(index):.1f}" x2="{x(index):.1f}" y1="{top}" '
+            f'y2="{top + plot_h}"/><text class="marker-label" x="{x(index) + 4:.1f}" '
+            f'y="{top + plot_h - 6}">{escape(label)}</text>'
+        )
     for k, (name, values) in enumerate(series):
         # A gap (None) ends one polyline and starts the next.
         runs: list[list[str]] = [[]]
@@ -317,6 +335,19 @@ def line_chart(
         )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def model_changes(history: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
+    """Where the model scoring a pupil changed: ``(index, "model v3")`` at each scoring made by
+    another model or version than the one before (so a new model does not look like
+    progress)."""
+    return [
+        (i, f"model v{h['model_version']}")
+        for i, h in enumerate(history)
+        if i > 0
+        and (h["model_name"], h["model_version"])
+        != (history[i - 1]["model_name"], history[i - 1]["model_version"])
+    ]
 
 
 # --- pages ------------------------------------------------------------------------------------
@@ -486,6 +517,58 @@ UrnPath = Annotated[int, PathParam(ge=0, le=MAX_DB_INT, description="The school'
 that says so; a number past the column is a 422 page, never a database error)."""
 
 
+SenChoice = Literal["N", "K", "E"]
+SexChoice = Literal["F", "M"]
+YesNo = Literal["", "yes", "no"]
+
+
+def _yes_no(value: str) -> bool | None:
+    return None if not value else value == "yes"
+
+
+def _page_query(
+    principal: Principal,
+    year_group: list[str] | None,
+    tier: list[Tier] | None,
+    emerging: bool,
+    offset: int,
+    view: View | None,
+    fsm: str,
+    sen: list[SenChoice] | None,
+    eal: str,
+    sex: list[SexChoice] | None,
+    search: str,
+    sort: Sort,
+    descending: bool,
+) -> RiskQuery:
+    """The risk list a page asks for; practitioners start on the "heading there" list."""
+    if view is None:
+        view = "heading" if principal.role.value == "practitioner" else "all"
+    return RiskQuery(
+        _year_groups(year_group), tuple(tier or ()), emerging, offset, None, view,
+        _yes_no(fsm), tuple(sen or ()), _yes_no(eal), tuple(sex or ()), search.strip(), sort,
+        descending,
+    )  # fmt: skip
+
+
+def _query_params(query: RiskQuery) -> list[tuple[str, Any]]:
+    """The query as URL parameters (without offset and sort)."""
+    params: list[tuple[str, Any]] = [("view", query.view)]
+    params += [("year_group", g) for g in query.year_group]
+    params += [("tier", t) for t in query.tier]
+    if query.emerging:
+        params.append(("emerging", "true"))
+    if query.fsm is not None:
+        params.append(("fsm", "yes" if query.fsm else "no"))
+    params += [("sen", v) for v in query.sen]
+    if query.eal is not None:
+        params.append(("eal", "yes" if query.eal else "no"))
+    params += [("sex", v) for v in query.sex]
+    if query.search:
+        params.append(("search", query.search))
+    return params
+
+
 @router.get("/schools/{urn}", response_class=HTMLResponse)
 def school_page(
     request: Request,
@@ -497,27 +580,44 @@ def school_page(
     tier: Annotated[list[Tier] | None, Query()] = None,
     emerging: Annotated[bool, Query()] = False,
     offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
+    view: Annotated[View | None, Query()] = None,
+    fsm: Annotated[YesNo, Query()] = "",
+    sen: Annotated[list[SenChoice] | None, Query()] = None,
+    eal: Annotated[YesNo, Query()] = "",
+    sex: Annotated[list[SexChoice] | None, Query()] = None,
+    search: Annotated[str, Query(max_length=100)] = "",
+    sort: Annotated[Sort, Query()] = "rank",
+    descending: Annotated[bool, Query()] = False,
 ) -> Any:
-    """The school's prioritised risk list, with filters."""
+    """The school's prioritised risk list: the two lists, filters, sorting and search."""
+    from serving.routes.overview import get_frame_cache
+
     try:
         principal = _principal(request, db)
     except LoginRequired as exc:
         return _to_login(exc)
-    query = RiskQuery(_year_groups(year_group), tuple(tier or ()), emerging, offset)
+    query = _page_query(principal, year_group, tier, emerging, offset, view, fsm, sen, eal,
+                        sex, search, sort, descending)  # fmt: skip
     page = risk_lists.read_page(
         db, principal, holder, request.app.state.page_cache, urn, query,
         page_size=settings.default_page_size, max_page_size=settings.max_page_size,
+        frames=get_frame_cache(request), share=settings.extra_list_share,
     )  # fmt: skip
     data = json.loads(page.json)
     with db.read_session() as session:
         school = get_school(session, urn)
-    filters: list[tuple[str, Any]] = [("year_group", g) for g in query.year_group]
-    filters += [("tier", t) for t in query.tier]
-    if emerging:
-        filters.append(("emerging", "true"))
+    filters = _query_params(query)
+    ordering: list[tuple[str, str]] = [("sort", sort)] if sort != "rank" else []
+    ordering += [("descending", "true")] if descending else []
     shown = len(data["pupils"])
     prev_offset = max(0, offset - data["limit"]) if offset > 0 else None
     next_offset = offset + shown if offset + shown < data["total"] else None
+
+    def sort_url(column: str) -> str:
+        flip = column == sort and not descending
+        return "?" + urlencode([*filters, ("sort", column),
+                                *([("descending", "true")] if flip else [])])  # fmt: skip
+
     return templates.TemplateResponse(
         request,
         "risk_list.html",
@@ -527,6 +627,10 @@ def school_page(
             "school": school,
             "urn": urn,
             "data": data,
+            "query": query,
+            "short_tier": SHORT_TIER,
+            "view_urls": {v: "?" + urlencode([("view", v)]) for v in ("heading", "school", "all")},
+            "sort_url": sort_url,
             "year_groups": list(range(0, 14)),
             "chosen_years": set(query.year_group),
             "chosen_tiers": set(query.tier),
@@ -535,11 +639,11 @@ def school_page(
             "last": offset + shown,
             "prev_url": None
             if prev_offset is None
-            else f"?{urlencode([*filters, ('offset', prev_offset)])}",
+            else f"?{urlencode([*filters, *ordering, ('offset', prev_offset)])}",
             "next_url": None
             if next_offset is None
-            else f"?{urlencode([*filters, ('offset', next_offset)])}",
-            "csv_url": f"/schools/{urn}/risk.csv" + (f"?{urlencode(filters)}" if filters else ""),
+            else f"?{urlencode([*filters, *ordering, ('offset', next_offset)])}",
+            "csv_url": f"/schools/{urn}/risk.csv?{urlencode([*filters, *ordering])}",
         },
     )
 
@@ -550,17 +654,31 @@ def school_csv(
     urn: UrnPath,
     db: DatabaseDep,
     holder: HolderDep,
+    settings: SettingsDep,
     year_group: Annotated[list[str] | None, Query()] = None,
     tier: Annotated[list[Tier] | None, Query()] = None,
     emerging: Annotated[bool, Query()] = False,
+    view: Annotated[View | None, Query()] = None,
+    fsm: Annotated[YesNo, Query()] = "",
+    sen: Annotated[list[SenChoice] | None, Query()] = None,
+    eal: Annotated[YesNo, Query()] = "",
+    sex: Annotated[list[SexChoice] | None, Query()] = None,
+    search: Annotated[str, Query(max_length=100)] = "",
+    sort: Annotated[Sort, Query()] = "rank",
+    descending: Annotated[bool, Query()] = False,
 ) -> Any:
     """The risk list as CSV (the API's export, with its audit record)."""
+    from serving.routes.overview import get_frame_cache
+
     try:
         principal = _principal(request, db)
     except LoginRequired as exc:
         return _to_login(exc)
-    query = RiskQuery(_year_groups(year_group), tuple(tier or ()), emerging)
-    export = risk_lists.export(db, principal, holder, urn, query)
+    query = _page_query(principal, year_group, tier, emerging, 0, view or "all", fsm, sen, eal,
+                        sex, search, sort, descending)  # fmt: skip
+    export = risk_lists.export(
+        db, principal, holder, urn, query, get_frame_cache(request), settings.extra_list_share
+    )
     return Response(
         export.content,
         media_type="text/csv; charset=utf-8",
@@ -581,9 +699,21 @@ def pupil_page(
         principal = _principal(request, db)
     except LoginRequired as exc:
         return _to_login(exc)
+    from serving import school_lists
+    from serving.routes.overview import get_frame_cache
+
     pupil = pupils.pupil_record(db, principal, urn, upn).model_dump(mode="json")
+    flags: dict[str, Any] | None = None
+    counted: list[tuple[Any, int]] = []
+    run = risk_lists.latest_scoring(db, urn)
     with db.read_session() as session:
         school = get_school(session, urn)
+        if run is not None:
+            frame = school_lists.school_flags(
+                session, get_frame_cache(request), db.instance_id, run, settings.extra_list_share
+            )
+            flags = school_lists.as_records(frame).get(upn)
+            counted = school_lists.counted_weeks(frame, upn)
     weeks = pupil["weeks"]
     attendance_chart = None
     if weeks:
@@ -592,7 +722,7 @@ def pupil_page(
         lowest = min([v for v in weekly + so_far if v is not None] or [0.5])
         attendance_chart = line_chart(
             [("Each week", weekly), ("Year so far", so_far)],
-            [w["week_start"][5:] for w in weeks],
+            [uk_date(w["week_start"]) for w in weeks],
             title="Weekly attendance",
             description=(
                 f"Attendance in each of {len(weeks)} school weeks and over the year so far; "
@@ -604,16 +734,19 @@ def pupil_page(
         )
     history = pupil["risk_history"]
     risk_chart = None
+    changes = model_changes(history)
     if history:
         risk_chart = line_chart(
             [("Risk", [h["risk"] for h in history])],
-            [h["as_of"][5:] for h in history],
+            [uk_date(h["as_of"]) for h in history],
             title="Risk over the weeks",
             description=(
                 f"Estimated risk of ending the year persistently absent at {len(history)} "
                 f"scorings; latest {risk_percent(history[-1]['risk'])}. Dashed lines mark the "
                 "high and some-risk tiers."
+                + "".join(f" {text} from {uk_date(history[i]['as_of'])}." for i, text in changes)
             ),
+            markers=changes,
             guides=[
                 (settings.high_risk_threshold, "high"),
                 (settings.medium_risk_threshold, "some risk"),
@@ -630,5 +763,8 @@ def pupil_page(
             "pupil": pupil,
             "attendance_chart": attendance_chart,
             "risk_chart": risk_chart,
+            "flags": flags,
+            "counted": counted,
+            "model_changes": changes,
         },
     )

@@ -16,7 +16,8 @@ from serving.deps import (
     SettingsDep,
     principal_for,
 )
-from serving.risk_lists import PageCache, RiskQuery, Tier
+from serving.risk_lists import PageCache, RiskQuery, Sort, Tier, View
+from serving.routes.overview import FrameCacheDep
 from serving.schemas import MAX_DB_INT, PupilRecord, RiskList, YearGroup, errors
 
 router = APIRouter(prefix="/v1", tags=["risk"])
@@ -49,6 +50,7 @@ def risk_list(
     holder: HolderDep,
     settings: SettingsDep,
     cache: PageCacheDep,
+    frames: FrameCacheDep,
     year_group: Annotated[
         list[YearGroup] | None, Query(description="only these year groups")
     ] = None,
@@ -57,16 +59,35 @@ def risk_list(
     offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
     limit: Annotated[int | None, Query(ge=1, le=5000)] = None,
     format: Annotated[Literal["json", "csv"], Query(description="csv: download the list")] = "json",
+    view: Annotated[
+        View, Query(description="school: below 90% so far; heading: this week's extra list")
+    ] = "all",
+    fsm: Annotated[bool | None, Query(description="only pupils eligible (or not) for FSM")] = None,
+    sen: Annotated[
+        list[Literal["N", "K", "E"]] | None, Query(description="SEN provision: N, K, E")
+    ] = None,
+    eal: Annotated[bool | None, Query(description="only pupils with (or without) EAL")] = None,
+    sex: Annotated[list[Literal["F", "M"]] | None, Query()] = None,
+    search: Annotated[str, Query(max_length=100, description="part of a name, or a UPN")] = "",
+    sort: Annotated[Sort, Query()] = "rank",
+    descending: Annotated[bool, Query()] = False,
 ) -> Response:
-    """The school's pupils ranked by risk, with tier, attendance, trend and reasons."""
-    query = RiskQuery(tuple(year_group or ()), tuple(tier or ()), emerging, offset, limit)
+    """The school's pupils ranked by risk, with tier, attendance, trend and reasons, the two
+    lists (below 90% so far; heading there, with the week first surfaced), severe absence and
+    the penalty-notice threshold."""
+    query = RiskQuery(
+        tuple(year_group or ()), tuple(tier or ()), emerging, offset, limit, view, fsm,
+        tuple(sen or ()), eal, tuple(sex or ()), search, sort, descending,
+    )  # fmt: skip
     # The most frequent request of the service: authenticated here rather than by a dependency
     # (one thread hop per request, not two), on the connection that then finds the scoring.
     with db.autocommit() as connection:
         principal = principal_for(db, key, connection)
         run = risk_lists.latest_scoring(db, urn, connection)
     if format == "csv":
-        export = risk_lists.export(db, principal, holder, urn, query)
+        export = risk_lists.export(
+            db, principal, holder, urn, query, frames, settings.extra_list_share
+        )
         return Response(
             export.content,
             media_type="text/csv; charset=utf-8",
@@ -74,7 +95,8 @@ def risk_list(
         )
     page = risk_lists.read_page(
         db, principal, holder, cache, urn, query, page_size=settings.default_page_size,
-        max_page_size=settings.max_page_size, run=run,
+        max_page_size=settings.max_page_size, run=run, frames=frames,
+        share=settings.extra_list_share,
     )  # fmt: skip
     return Response(page.json, media_type="application/json")
 
