@@ -185,6 +185,14 @@ def _standardised(columns: list[np.ndarray]) -> np.ndarray:
     return x / np.where(sd > 0, sd, 1.0)
 
 
+def _no_matches(n_rows: int) -> MatchedReferrals:
+    empty, none = np.zeros(0), np.zeros((0, CONTROLS_PER_REFERRAL))
+    return MatchedReferrals(
+        empty.astype(int), empty.astype(int), empty.astype(int), empty, empty, empty,
+        none.astype(int), none, none, none, n_rows,
+    )  # fmt: skip
+
+
 def match_referrals(
     marks: pd.DataFrame,
     referrals: pd.DataFrame,
@@ -198,6 +206,8 @@ def match_referrals(
     far, recent attendance (the trend) and — when ``year_groups`` has ``risk`` — on risk
     (standardised Euclidean distance)."""
     weekly = weekly_attendance(marks) if weekly is None else weekly
+    if weekly.empty or referrals.empty:
+        return _no_matches(0)
     rows, possible, attended = _pupil_weeks_wide(weekly)
     rows = rows.merge(year_groups, on=["school_urn", "upn", "academic_year"], how="left")
     year_group = rows["year_group"].fillna(-1).to_numpy(float)
@@ -254,12 +264,7 @@ def match_referrals(
         out["controls"].append(nearest)
         out["correction"].append(correction)
     if not out["row"]:
-        empty = np.zeros(0)
-        return MatchedReferrals(
-            empty.astype(int), empty.astype(int), empty.astype(int), empty, empty, empty,
-            np.zeros((0, CONTROLS_PER_REFERRAL), int), np.zeros((0, CONTROLS_PER_REFERRAL)),
-            np.zeros((0, CONTROLS_PER_REFERRAL)), np.zeros((0, CONTROLS_PER_REFERRAL)), len(rows),
-        )  # fmt: skip
+        return _no_matches(len(rows))
     row_arr, week_arr = np.array(out["row"]), np.array(out["week"])
     controls = np.vstack(out["controls"])
     before = np.empty(len(row_arr))

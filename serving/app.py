@@ -206,7 +206,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app. ``model_source`` defaults to the MLflow registry (``use_mlflow``)."""
     from serving import risk_lists
-    from serving.routes import keys, pages, referrals, risk, schools, scoring, system
+    from serving.routes import keys, pages, practice, referrals, risk, schools, scoring, system
     from serving.store import rescoring
 
     settings = settings or ServingSettings()
@@ -344,8 +344,9 @@ def create_app(
             headers=getattr(exc, "headers", None),
         )
 
-    for module in (system, schools, risk, scoring, referrals, keys, pages):
+    for module in (system, schools, risk, scoring, referrals, keys, practice, pages):
         app.include_router(module.router)
+    app.include_router(referrals.cases_router)
     # Added first, so it sits inside RequestLog: the request line logs the 500 it answers.
     app.add_middleware(CatchUnexpected)
     app.add_middleware(RequestLog)

@@ -36,7 +36,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup, escape
 
-from serving import pupils, risk_lists
+from serving import caseload, pupils, risk_lists
 from serving.auth import (
     Principal,
     authenticate,
@@ -540,6 +540,8 @@ def school_page(
             if next_offset is None
             else f"?{urlencode([*filters, ('offset', next_offset)])}",
             "csv_url": f"/schools/{urn}/risk.csv" + (f"?{urlencode(filters)}" if filters else ""),
+            "referrals": caseload.referral_statuses(db, principal, urn),
+            "may_refer": principal.may_refer(urn),
         },
     )
 
@@ -630,5 +632,6 @@ def pupil_page(
             "pupil": pupil,
             "attendance_chart": attendance_chart,
             "risk_chart": risk_chart,
+            "may_refer": principal.may_refer(urn),
         },
     )
