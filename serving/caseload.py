@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from serving import audit
 from serving.auth import Principal, Role
 from serving.db import Database
-from serving.errors import Forbidden, Invalid, NotFound
+from serving.errors import Conflict, Forbidden, Invalid, NotFound
 from serving.models import ApiKey, ApiKeySchool, Pupil, Referral, ReferralContact, Score, utcnow
 from serving.pipeline import trajectory_from_bytes
 from serving.referrals import IMPACT_NOTE, _as_dict
@@ -374,9 +374,9 @@ def add_contact(
         if not _is_worker(principal, referral.school_urn):
             raise Forbidden("contacts are recorded by the support service's practitioners")
         if referral.status not in ("accepted", "active"):
-            raise Invalid(
-                f"this referral is {referral.status}: contacts are recorded once it is accepted",
-                fix="accept the referral first",
+            raise Conflict(
+                f"this referral is {referral.status}: contacts are recorded once it is accepted "
+                "and until it is closed"
             )
         contact = ReferralContact(
             referral_id=referral_id,

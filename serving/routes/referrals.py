@@ -79,7 +79,7 @@ def read_case(
     "/{referral_id}/contacts",
     status_code=status.HTTP_201_CREATED,
     response_model=ContactOut,
-    responses=errors(400, 401, 403, 404, 422, 503),
+    responses=errors(400, 401, 403, 404, 409, 422, 503),
 )
 def add_contact(
     referral_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)],
