@@ -319,6 +319,12 @@ def simulated_contacts(referrals: pd.DataFrame, rng: np.random.Generator) -> pd.
             "shared": rng.random(n) < 0.7,
         }
     )
+    # practitioners work on weekdays: a Saturday or Sunday contact moves to the Monday after
+    # (never before acceptance), or to the closing Friday when that comes first
+    weekday = contacts["date"].dt.weekday.to_numpy()
+    contacts["date"] += pd.to_timedelta(np.where(weekday >= 5, 7 - weekday, 0), unit="D")
+    closes = referrals.set_index("referral_id")["closed_on"].reindex(contacts["referral_id"])
+    contacts["date"] = np.minimum(contacts["date"].to_numpy(), closes.to_numpy())
     return contacts.sort_values(["referral_id", "date"]).reset_index(drop=True)
 
 

@@ -30,6 +30,7 @@ def test_zero_effect_leaves_the_marks_alone_and_refers_pupils_below_90(authority
     assert not refs.duplicated(["school_urn", "upn", "academic_year"]).any()
     assert set(support.contacts["kind"]) <= set(CONTACT_TYPES)
     assert support.contacts["author"].notna().all()
+    assert (support.contacts["date"].dt.weekday < 5).all()
     # every referred pupil was below 90% attendance when referred
     weekly = weekly_attendance(authority.marks)
     for ref in refs.head(10).itertuples():
