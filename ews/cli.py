@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typer
 
+from ews import impact as impact_cli
 from features import cli as features_cli
 from features import snapshots_cli
 from simulator import cli as simulate_cli
@@ -24,6 +25,7 @@ app = typer.Typer(
 app.command("simulate")(simulate_cli.simulate)
 app.command("summarise")(features_cli.summarise)
 app.command("features")(snapshots_cli.features)
+app.command("impact")(impact_cli.impact)
 
 
 def _register_optional() -> None:

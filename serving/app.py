@@ -210,6 +210,7 @@ def create_app(
         keys,
         overview,
         pages,
+        practice,
         referrals,
         risk,
         school_pages,
@@ -354,8 +355,20 @@ def create_app(
             headers=getattr(exc, "headers", None),
         )
 
-    for module in (system, schools, risk, scoring, referrals, keys, overview, school_pages, pages):
+    for module in (
+        system,
+        schools,
+        risk,
+        scoring,
+        referrals,
+        keys,
+        overview,
+        school_pages,
+        practice,
+        pages,
+    ):
         app.include_router(module.router)
+    app.include_router(referrals.cases_router)
     # Added first, so it sits inside RequestLog: the request line logs the 500 it answers.
     app.add_middleware(CatchUnexpected)
     app.add_middleware(RequestLog)

@@ -259,6 +259,31 @@ class Referral(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+    """Why the school refers (migration 0007)."""
+    barriers: Mapped[list[str] | None] = mapped_column(JSON)
+    """Barriers identified, from :data:`serving.caseload.BARRIERS`."""
+    outcome_code: Mapped[str | None] = mapped_column(String(20))
+    """The structured close outcome, from :data:`serving.caseload.OUTCOMES`."""
+
+
+class ReferralContact(Base):
+    """A dated, typed contact in a case record, with its author, the action agreed and a note
+    shared with the school or private to the support service (migration 0007)."""
+
+    __tablename__ = "referral_contacts"
+    __table_args__ = (Index("ix_referral_contacts_referral", "referral_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id"))
+    date: Mapped[dt.date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(30))
+    author_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    author: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str | None] = mapped_column(Text)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ApiKey(Base):

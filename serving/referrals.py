@@ -17,11 +17,27 @@ from serving import audit
 from serving.auth import Principal, Role
 from serving.db import Database
 from serving.errors import Conflict, Forbidden, Invalid, NotFound
-from serving.models import Pupil, Referral, Score, utcnow
+from serving.models import ApiKey, ApiKeySchool, Pupil, Referral, Score, utcnow
 from serving.schemas import UPN, URN, Caseload, ReferralMoved, ReferralOut
 from serving.store.rows import latest_run
 
 Status = Literal["suggested", "accepted", "active", "closed"]
+OutcomeCode = Literal[
+    "improved", "partly_improved", "no_change", "disengaged", "moved_away", "declined"
+]
+BarrierCode = Literal[
+    "mental_health_child",
+    "mental_health_parent",
+    "housing",
+    "bereavement",
+    "bullying",
+    "unmet_send",
+    "caring_responsibilities",
+    "poverty",
+    "transport",
+    "domestic_abuse",
+    "other",
+]
 TRANSITIONS: dict[str, frozenset[str]] = {
     "suggested": frozenset({"accepted", "closed"}),
     "accepted": frozenset({"active", "closed"}),
@@ -54,6 +70,7 @@ class ReferralIn(BaseModel):
     school_urn: URN
     upn: UPN
     note: Text = None
+    reason: Annotated[Text, Field(description="why the school refers")] = None
 
 
 class ReferralPatch(BaseModel):
@@ -62,6 +79,16 @@ class ReferralPatch(BaseModel):
     status: Status | None = None
     note: Annotated[Text, Field(description="added after the notes already there")] = None
     outcome: Text = None
+    outcome_code: Annotated[
+        OutcomeCode | None, Field(description="the structured outcome when closing")
+    ] = None
+    barriers: Annotated[
+        list[BarrierCode] | None, Field(description="barriers identified (replaces the list)")
+    ] = None
+    assign_to: Annotated[
+        int | None,
+        Field(ge=1, description="the practitioner key taking the case (default: the caller)"),
+    ] = None
 
 
 def _latest_score(session: Any, school_urn: int, upn: str) -> Any:
@@ -97,6 +124,10 @@ def _as_dict(r: Referral) -> dict[str, Any]:
         "created_at": r.created_at.isoformat(),
         "updated_at": r.updated_at.isoformat(),
         "closed_at": r.closed_at.isoformat() if r.closed_at else None,
+        "reason": r.reason,
+        "barriers": r.barriers,
+        "outcome_code": r.outcome_code,
+        "practitioner_key_id": r.practitioner_key_id,
     }
 
 
@@ -124,6 +155,7 @@ def create_referral(db: Database, principal: Principal, body: ReferralIn) -> Ref
             upn=body.upn,
             status="suggested",
             note=body.note,
+            reason=body.reason,
             risk_at_referral=None if latest is None else latest.risk,
             as_of_at_referral=None if latest is None else latest.as_of,
             model_name_at_referral=None if latest is None else latest.model_name,
@@ -238,6 +270,25 @@ def _caseload_items(
     return items
 
 
+def _check_colleague(session: Session, school_urn: int, key_id: int) -> None:
+    """A case is assigned only to a live practitioner key of the referral's school."""
+    row = session.execute(
+        select(ApiKey.id)
+        .join(ApiKeySchool, ApiKeySchool.key_id == ApiKey.id)
+        .where(
+            ApiKey.id == key_id,
+            ApiKey.role == Role.PRACTITIONER.value,
+            ApiKey.revoked_at.is_(None),
+            ApiKeySchool.school_urn == school_urn,
+        )
+    ).first()
+    if row is None:
+        raise Invalid(
+            f"key {key_id} is not a practitioner of school {school_urn}",
+            fix="assign the case to a practitioner whose key covers this school",
+        )
+
+
 def update_referral(
     db: Database, principal: Principal, referral_id: int, body: ReferralPatch
 ) -> ReferralOut | ReferralMoved:
@@ -257,7 +308,10 @@ def update_referral(
             raise NotFound(f"no referral {referral_id}")
         urn = referral.school_urn
         moving = body.status is not None and body.status != referral.status
-        if (moving or body.outcome is not None) and not principal.may_move_referrals(urn):
+        working = body.outcome_code is not None or body.barriers is not None
+        if (moving or working or body.assign_to is not None or body.outcome is not None) and (
+            not principal.may_move_referrals(urn)
+        ):
             raise Forbidden(
                 "a school suggests referrals; accepting, activating and closing one (with its "
                 "outcome) is for the practitioner's key"
@@ -272,16 +326,26 @@ def update_referral(
                     f"this referral is {referral.status}: it cannot become {body.status}",
                     allowed=sorted(allowed),
                 )
-            if body.status == "closed" and not (body.outcome or referral.outcome):
+            if body.status == "closed" and not (
+                body.outcome or referral.outcome or body.outcome_code
+            ):
                 raise Invalid(
                     "closing a referral needs an outcome",
-                    fix='send the outcome with the move: {"status": "closed", "outcome": "…"}',
+                    fix='send the outcome with the move: {"status": "closed", "outcome_code": '
+                    '"improved", "outcome": "…"}',
                 )
             referral.status = body.status
             if body.status == "closed":
                 referral.closed_at = utcnow()
-            if principal.role is Role.PRACTITIONER:
+            if principal.role is Role.PRACTITIONER and body.assign_to is None:
                 referral.practitioner_key_id = principal.key_id
+        if body.assign_to is not None:
+            _check_colleague(session, urn, body.assign_to)
+            referral.practitioner_key_id = body.assign_to
+        if body.outcome_code is not None:
+            referral.outcome_code = body.outcome_code
+        if body.barriers is not None:
+            referral.barriers = sorted(set(body.barriers))
         if body.note is not None:  # added, never replacing what the school or others wrote
             referral.note = f"{referral.note}\n\n{body.note}" if referral.note else body.note
         if body.outcome is not None:

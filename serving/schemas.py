@@ -428,6 +428,10 @@ class ReferralOut(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
     closed_at: dt.datetime | None
+    reason: str | None = None
+    barriers: list[str] | None = None
+    outcome_code: str | None = None
+    practitioner_key_id: int | None = None
 
 
 class ReferralMoved(BaseModel):

@@ -71,6 +71,18 @@ def simulate(
             "DIR/registers/<urn>/.",
         ),
     ] = False,
+    support_effect: Annotated[
+        float | None,
+        typer.Option(
+            "--support-effect",
+            help="Simulate family support (docs/simulator.md, 'Simulated support'): the true "
+            "change in attendance, in percentage points, over the 10 school weeks after a "
+            "referral is accepted (0 allowed). Writes referrals.csv, contacts.csv and the "
+            "truth, support_truth.parquet.",
+            min=0.0,
+            max=50.0,
+        ),
+    ] = None,
     report: Annotated[
         bool,
         typer.Option(
@@ -106,7 +118,16 @@ def simulate(
         raise typer.Exit(code=2) from None
     started = time.perf_counter()
     authority = simulate_authority(config)
+    support = None
+    if support_effect is not None:
+        from simulator.support import SupportPolicy, add_support
+
+        authority, support = add_support(authority, SupportPolicy(effect_pts=support_effect))
     counts = write_authority(authority, out, register_files=register_files)
+    if support is not None:
+        from simulator.support import write_support
+
+        write_support(support, out)
     elapsed = time.perf_counter() - started
     typer.echo(
         f"Simulated {config.la_name} ({counts['schools']} schools, regime {config.regime}, "
@@ -118,6 +139,11 @@ def simulate(
             f"Register files for {config.years[-1]}: {counts['register_files']:,} weekly files "
             f"({counts['register_rows']:,} rows) and {counts['rosters']} rosters under "
             f"{Path(out) / 'registers'}"
+        )
+    if support is not None:
+        typer.echo(
+            f"Support ({support_effect:g} points): {len(support.referrals):,} referrals, "
+            f"{len(support.contacts):,} contacts -> {Path(out) / 'referrals.csv'}"
         )
     typer.echo("")
     typer.echo(format_headline_table(headline_figures(authority)))

@@ -21,6 +21,7 @@ import pandas as pd
 from features.calendar import parse_academic_year
 from features.schema import KEY_COLUMNS, LABEL_COLUMNS
 from training.config import AUDIT_ATTRIBUTES, DataConfig
+from training.supported import leave_out_supported, read_referrals
 
 LABEL = "pa_year_end"
 AUDIT_PREFIX = "audit_"
@@ -99,6 +100,9 @@ def load_dataset(data_dir: Path, years: list[str] | None = None) -> pd.DataFrame
         usecols=lambda c: c in {"academic_year", "school_urn", "upn", *AUDIT_ATTRIBUTES},
         dtype={"upn": str, "academic_year": str},
     )
+    referrals = read_referrals(data_dir)
+    if referrals is not None:  # supported pupil-years teach nothing about risk
+        snapshots = leave_out_supported(snapshots, referrals)
     return attach_audit(snapshots, pupils)
 
 

@@ -37,7 +37,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup, escape
 
-from serving import pupils, risk_lists
+from serving import caseload, pupils, risk_lists
 from serving.auth import (
     Principal,
     authenticate,
@@ -644,6 +644,8 @@ def school_page(
             if next_offset is None
             else f"?{urlencode([*filters, *ordering, ('offset', next_offset)])}",
             "csv_url": f"/schools/{urn}/risk.csv?{urlencode([*filters, *ordering])}",
+            "referrals": caseload.referral_statuses(db, principal, urn),
+            "may_refer": principal.may_refer(urn),
         },
     )
 
@@ -766,5 +768,6 @@ def pupil_page(
             "flags": flags,
             "counted": counted,
             "model_changes": changes,
+            "may_refer": principal.may_refer(urn),
         },
     )

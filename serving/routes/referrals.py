@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from serving import referrals
+from serving import caseload, impact, referrals
+from serving.caseload import CaseRecord, ContactIn, ContactOut, MyCases
 from serving.deps import CurrentKey, DatabaseDep
+from serving.impact import ImpactOut, Scope
 from serving.referrals import ReferralIn, ReferralPatch, Status
 from serving.schemas import MAX_DB_INT, Caseload, ReferralMoved, ReferralOut, errors
 
@@ -57,3 +59,53 @@ def update_referral(
     """Move a referral on (practitioners: suggested → accepted → active → closed) or add a note
     (the school or the practitioner)."""
     return referrals.update_referral(db, principal, referral_id, body)
+
+
+@router.get(
+    "/{referral_id}",
+    response_model=CaseRecord,
+    responses=errors(401, 404, 422, 503),
+)
+def read_case(
+    referral_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)],
+    principal: CurrentKey,
+    db: DatabaseDep,
+) -> CaseRecord:
+    """A referral's case record (a school key sees the contacts shared with it only)."""
+    return caseload.case_record(db, principal, referral_id)
+
+
+@router.post(
+    "/{referral_id}/contacts",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ContactOut,
+    responses=errors(400, 401, 403, 404, 409, 422, 503),
+)
+def add_contact(
+    referral_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)],
+    body: ContactIn,
+    principal: CurrentKey,
+    db: DatabaseDep,
+) -> ContactOut:
+    """Record a dated, typed contact (the practitioner's key)."""
+    return caseload.add_contact(db, principal, referral_id, body)
+
+
+cases_router = APIRouter(prefix="/v1", tags=["referrals"])
+
+
+@cases_router.get("/cases", response_model=MyCases, responses=errors(401, 403, 503))
+def my_cases(principal: CurrentKey, db: DatabaseDep) -> MyCases:
+    """My cases: open referrals assigned to this practitioner, and those waiting."""
+    return caseload.my_cases(db, principal)
+
+
+@cases_router.get("/impact", response_model=ImpactOut, responses=errors(400, 401, 403, 422, 503))
+def read_impact(
+    principal: CurrentKey,
+    db: DatabaseDep,
+    scope: Annotated[Scope, Query(description="mine, school or authority")] = "school",
+    school: Annotated[int | None, Query(ge=100000, le=999999)] = None,
+) -> ImpactOut:
+    """The impact of support: naive before/after and adjusted against pupils alike."""
+    return impact.impact(db, principal, scope, school)

@@ -8,7 +8,9 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TRUTH = re.compile(r"episodes\.parquet|EPISODES_FILE|\.episodes\b|\.truth\b|school_truth")
+TRUTH = re.compile(
+    r"episodes\.parquet|EPISODES_FILE|support_truth\.parquet|SUPPORT_TRUTH_FILE|\.episodes\b|\.truth\b|school_truth"
+)
 NEVER = ("features", "serving")
 # Training may read the truth only where it evaluates (did the model see the onset coming?).
 TRAINING_ALLOWED: set[str] = set()
