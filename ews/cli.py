@@ -24,6 +24,7 @@ app = typer.Typer(
 app.command("simulate")(simulate_cli.simulate)
 app.command("summarise")(features_cli.summarise)
 app.command("features")(snapshots_cli.features)
+app.command("score")(snapshots_cli.score)
 
 
 def _register_optional() -> None:
