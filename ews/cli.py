@@ -26,6 +26,7 @@ app.command("simulate")(simulate_cli.simulate)
 app.command("summarise")(features_cli.summarise)
 app.command("features")(snapshots_cli.features)
 app.command("impact")(impact_cli.impact)
+app.command("score")(snapshots_cli.score)
 
 
 def _register_optional() -> None:

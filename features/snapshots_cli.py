@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+
+class Engine(StrEnum):
+    """Where ``ews features`` and ``ews score`` compute: one process, or Apache Spark."""
+
+    pandas = "pandas"
+    spark = "spark"
 
 
 def features(
@@ -18,7 +26,13 @@ def features(
             help="Directory written by `ews simulate` (schools.csv, pupils.csv, marks.parquet).",
         ),
     ],
-    out: Annotated[Path, typer.Option("--out", help="Parquet file to write the snapshots to.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Parquet file to write the snapshots to (with --engine spark: a directory).",
+        ),
+    ],
     as_of: Annotated[
         str | None,
         typer.Option(
@@ -34,6 +48,17 @@ def features(
         list[str] | None,
         typer.Option("--year", help="Only these academic years (repeatable), e.g. 2024/25."),
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help="pandas (one process, reads marks.parquet) or spark (reads the partitioned "
+            "marks of `ews simulate --partitioned`; needs the spark extra and Java 17).",
+        ),
+    ] = Engine.pandas,
+    master: Annotated[
+        str, typer.Option("--master", help="Spark master with --engine spark (local[2], ...).")
+    ] = "local[2]",
 ) -> None:
     """Write snapshot features: one row per pupil per as-of school week, with year-end labels."""
     from features.snapshots import snapshots_from_directory
@@ -46,6 +71,9 @@ def features(
             raise typer.BadParameter(
                 f"{as_of!r} is not a date like 2024-12-13", param_hint="--as-of"
             ) from None
+    if engine is Engine.spark:
+        _features_on_spark(data, out, every=every, as_of=as_of_date, years=year, master=master)
+        return
     started = time.perf_counter()
     try:
         snapshots = snapshots_from_directory(data, every=every, as_of=as_of_date, years=year)
@@ -89,3 +117,86 @@ def features(
         typer.echo(f"labelled rows: {labelled.sum():,} ({pa:.1%} end the year persistently absent)")
     else:
         typer.echo("no labels: no year in the data is complete")
+
+
+def _spark_or_exit(master: str):  # type: ignore[no-untyped-def]
+    from features.spark import spark_available, spark_session
+
+    missing = spark_available()
+    if missing:
+        typer.echo(f"error: --engine spark: {missing}", err=True)
+        raise typer.Exit(2)
+    return spark_session(master)
+
+
+def _features_on_spark(
+    data: Path,
+    out: Path,
+    *,
+    every: int,
+    as_of: dt.date | None,
+    years: list[str] | None,
+    master: str,
+) -> None:
+    """``ews features --engine spark``: the same rows, written as a Parquet directory."""
+    from features.spark import snapshots_spark
+
+    spark = _spark_or_exit(master)
+    started = time.perf_counter()
+    try:
+        snapshots = snapshots_spark(spark, data, every=every, as_of=as_of, years=years)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    snapshots.write.mode("overwrite").parquet(str(out))
+    rows = spark.read.parquet(str(out)).count()
+    elapsed = time.perf_counter() - started
+    if rows == 0:
+        typer.echo(f"error: no snapshot rows: {data} has no marks for the years asked", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"wrote {rows:,} snapshot rows to {out}/ (Spark, {master}) in {elapsed:.1f} s")
+
+
+def score(
+    model: Annotated[
+        str,
+        typer.Option("--model", help="MLflow model URI, e.g. models:/attendance-risk@champion."),
+    ],
+    features_dir: Annotated[
+        Path, typer.Option("--features", help="Snapshot features (Parquet file or directory).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the scores to.")],
+    engine: Annotated[
+        Engine, typer.Option("--engine", help="spark (the only engine for batch scoring).")
+    ] = Engine.spark,
+    master: Annotated[str, typer.Option("--master", help="Spark master.")] = "local[2]",
+) -> None:
+    """Score snapshot features in bulk: probability (the registered pyfunc through
+    mlflow.pyfunc.spark_udf) and the top reasons the service shows, one row per snapshot row."""
+    if engine is not Engine.spark:
+        typer.echo(
+            "error: batch scoring runs on Spark (--engine spark); one school is scored by the "
+            "service",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if not features_dir.exists():
+        typer.echo(f"error: --features {features_dir} does not exist", err=True)
+        raise typer.Exit(2)
+    from features.spark import read_features, score_spark
+    from serving.pipeline import REASONS_SHOWN
+
+    spark = _spark_or_exit(master)
+    started = time.perf_counter()
+    frame = read_features(spark, features_dir)
+    try:
+        scored = score_spark(spark, frame, model, top=REASONS_SHOWN)
+    except Exception as exc:  # MLflow raises its own types for a missing model or alias
+        typer.echo(f"error: cannot load {model}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    scored.write.mode("overwrite").parquet(str(out))
+    rows = spark.read.parquet(str(out)).count()
+    typer.echo(
+        f"scored {rows:,} rows with {model} to {out}/ (Spark, {master}) in "
+        f"{time.perf_counter() - started:.1f} s"
+    )

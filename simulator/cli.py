@@ -83,6 +83,15 @@ def simulate(
             max=50.0,
         ),
     ] = None,
+    partitioned: Annotated[
+        bool,
+        typer.Option(
+            "--partitioned",
+            help="Also write the marks as Parquet partitioned by academic year and school "
+            "(DIR/marks/academic_year=2024-25/school_urn=<urn>/), the layout "
+            "`ews features --engine spark` reads.",
+        ),
+    ] = False,
     report: Annotated[
         bool,
         typer.Option(
@@ -128,12 +137,18 @@ def simulate(
         from simulator.support import write_support
 
         write_support(support, out)
+    if partitioned:
+        from features.partitioned import write_partitioned_marks
+
+        write_partitioned_marks(authority.marks, out)
     elapsed = time.perf_counter() - started
     typer.echo(
         f"Simulated {config.la_name} ({counts['schools']} schools, regime {config.regime}, "
         f"seed {config.seed}): {counts['pupils']:,} pupil-years, {counts['marks']:,} marks, "
         f"{counts['episodes']:,} episodes in {elapsed:.1f} s -> {out}"
     )
+    if partitioned:
+        typer.echo(f"Partitioned marks (academic year × school) under {Path(out) / 'marks'}")
     if register_files:
         typer.echo(
             f"Register files for {config.years[-1]}: {counts['register_files']:,} weekly files "
