@@ -163,6 +163,16 @@ def check_may_read_model(principal: Principal) -> None:
         raise Forbidden("the model page is for analyst and admin keys")
 
 
+def _median_lead(summary: dict[str, Any]) -> float | None:
+    """The registered model's median lead (weeks before crossing) on its extra list."""
+    for row in summary.get("early_warning") or []:
+        if row.get("model") == summary.get("registered_model"):
+            lead = row.get("lead_median")
+            # NaN (nobody surfaced ahead) is no number a JSON answer can carry.
+            return float(lead) if isinstance(lead, int | float) and lead == lead else None
+    return None
+
+
 def describe_model(model: LoadedModel) -> ModelDescription:
     """What the model page shows, from what was read when the model was loaded (training's
     evaluation summary when there is one: pooled test-year metrics of the model beside the
@@ -185,10 +195,17 @@ def describe_model(model: LoadedModel) -> ModelDescription:
             "training_window": summary.get("data_window") or metadata.get("training_window"),
             "metrics_beside_baselines": summary.get("pooled")
             or {k: v for k, v in metrics.items() if k.startswith("test_")},
-            "median_lead_weeks": summary.get("median_lead_weeks"),
+            "median_lead_weeks": _median_lead(summary),
             "fairness": {
-                "bounds": gates.get("fairness_bounds"),
-                "metrics": gates.get("fairness_metrics"),
+                "bounds": {
+                    "recall_ratio_min": gates.get("recall_ratio_min"),
+                    "calibration_gap_max": gates.get("calibration_gap_max"),
+                }
+                if gates
+                else None,
+                "metrics": ["recall within bands of final absence", "calibration within groups"]
+                if gates
+                else None,
                 "breaches": gates.get("fairness_breaches"),
                 "flagged_ratios": metrics.get("fairness.flagged_ratios"),
             },

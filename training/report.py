@@ -219,6 +219,10 @@ def early_warning_table(evaluation: Evaluation) -> pd.DataFrame:
     table["order"] = table["model"].map(lambda k: order.get(k, len(order)))
     table = table.sort_values("order", kind="stable").drop(columns="order")
     table["model"] = table["model"].map(_list_label)
+    # Counts are whole pupils: shown as integers, not 750.000.
+    for column in ("newly_pa", "surfaced_ahead", "distinct_surfaced"):
+        if column in table:
+            table[column] = table[column].astype("Int64")
     return table.rename(
         columns={
             "model": "list",
@@ -438,8 +442,8 @@ Calibration: {calibration}. Trees: {num_trees}. Feature schema version {schema_v
   prompt for a conversation, not a verdict, a sanction or evidence of neglect.
 - Fines, prosecution, exclusion, admissions or any punitive use.
 - Judging schools or staff. Measuring the impact of support by before/after comparison
-  (referred pupils improve anyway — regression to the mean; compare with the model's own
-  prediction at referral time instead).
+  (referred pupils improve anyway — regression to the mean; `ews impact` and `GET /v1/impact`
+  set them beside matched pupils not yet referred).
 - Pupils outside the population it was trained on (phases, years, authorities it never saw).
 
 ## Data window
