@@ -36,6 +36,11 @@ def _markdown(targets) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(lines)
 
 
+def _plain(value):  # type: ignore[no-untyped-def]
+    """NumPy scalars (the report's bools and floats) as Python's."""
+    return value.item() if hasattr(value, "item") else str(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pupils", type=int, default=16_000)
@@ -72,7 +77,7 @@ def main() -> None:
         }
     RESULTS.mkdir(exist_ok=True)
     payload = {"pupils": args.pupils, "schools": args.schools, "seed": args.seed} | results
-    (RESULTS / "calibration.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (RESULTS / "calibration.json").write_text(json.dumps(payload, indent=2, default=_plain) + "\n")
 
 
 if __name__ == "__main__":
