@@ -100,8 +100,11 @@ def ensure_champion(settings: Any, authority: Path, step: Any) -> None:
     from training.pipeline import run
     from training.registry import log_run, promote
 
-    step("no champion yet: training (every 4th snapshot week, feature set 'attendance')")
     config = load_config()
+    step(
+        "no champion yet: training (every 4th snapshot week, "
+        f"feature set '{config.run.feature_set}')"
+    )
     config = config.model_copy(
         update={
             "data": config.data.model_copy(update={"train_every": 4}),
