@@ -9,13 +9,14 @@ service; every read is audited.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import pandas as pd
 from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from features.casework import CONTACT_KINDS, ContactKind
 from serving import audit
 from serving.auth import Principal, Role
 from serving.db import Database
@@ -25,55 +26,6 @@ from serving.pipeline import trajectory_from_bytes
 from serving.referrals import IMPACT_NOTE, _as_dict
 from serving.schemas import ReferralOut
 from serving.store.trajectories import latest_trajectory
-
-CONTACT_KINDS: dict[str, str] = {
-    "home_visit": "Home visit",
-    "phone_call": "Phone call",
-    "family_meeting": "Meeting with the family",
-    "school_meeting": "Meeting at school",
-    "multi_agency_meeting": "Multi-agency meeting",
-    "other": "Other",
-}
-BARRIERS: dict[str, str] = {
-    "mental_health_child": "Mental health of the child",
-    "mental_health_parent": "Mental health of a parent",
-    "housing": "Housing",
-    "bereavement": "Bereavement",
-    "bullying": "Bullying",
-    "unmet_send": "Unmet SEND needs",
-    "caring_responsibilities": "Caring responsibilities",
-    "poverty": "Poverty",
-    "transport": "Transport",
-    "domestic_abuse": "Domestic abuse",
-    "other": "Other",
-}
-OUTCOMES: dict[str, str] = {
-    "improved": "Attendance improved",
-    "partly_improved": "Partly improved",
-    "no_change": "No change",
-    "disengaged": "Family disengaged",
-    "moved_away": "Moved away",
-    "declined": "Declined (not taken on)",
-}
-ContactKind = Literal[
-    "home_visit", "phone_call", "family_meeting", "school_meeting", "multi_agency_meeting", "other"
-]
-Barrier = Literal[
-    "mental_health_child",
-    "mental_health_parent",
-    "housing",
-    "bereavement",
-    "bullying",
-    "unmet_send",
-    "caring_responsibilities",
-    "poverty",
-    "transport",
-    "domestic_abuse",
-    "other",
-]
-Outcome = Literal[
-    "improved", "partly_improved", "no_change", "disengaged", "moved_away", "declined"
-]
 
 
 def _blank_is_none(value: str | None) -> str | None:

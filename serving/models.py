@@ -262,9 +262,9 @@ class Referral(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     """Why the school refers (migration 0007)."""
     barriers: Mapped[list[str] | None] = mapped_column(JSON)
-    """Barriers identified, from :data:`serving.caseload.BARRIERS`."""
+    """Barriers identified, from :data:`features.casework.BARRIERS`."""
     outcome_code: Mapped[str | None] = mapped_column(String(20))
-    """The structured close outcome, from :data:`serving.caseload.OUTCOMES`."""
+    """The structured close outcome, from :data:`features.casework.OUTCOMES`."""
 
 
 class ReferralContact(Base):

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
+from features.casework import Barrier, Outcome
 from serving import audit
 from serving.auth import Principal, Role
 from serving.db import Database
@@ -22,22 +23,6 @@ from serving.schemas import UPN, URN, Caseload, ReferralMoved, ReferralOut
 from serving.store.rows import latest_run
 
 Status = Literal["suggested", "accepted", "active", "closed"]
-OutcomeCode = Literal[
-    "improved", "partly_improved", "no_change", "disengaged", "moved_away", "declined"
-]
-BarrierCode = Literal[
-    "mental_health_child",
-    "mental_health_parent",
-    "housing",
-    "bereavement",
-    "bullying",
-    "unmet_send",
-    "caring_responsibilities",
-    "poverty",
-    "transport",
-    "domestic_abuse",
-    "other",
-]
 TRANSITIONS: dict[str, frozenset[str]] = {
     "suggested": frozenset({"accepted", "closed"}),
     "accepted": frozenset({"active", "closed"}),
@@ -80,10 +65,10 @@ class ReferralPatch(BaseModel):
     note: Annotated[Text, Field(description="added after the notes already there")] = None
     outcome: Text = None
     outcome_code: Annotated[
-        OutcomeCode | None, Field(description="the structured outcome when closing")
+        Outcome | None, Field(description="the structured outcome when closing")
     ] = None
     barriers: Annotated[
-        list[BarrierCode] | None, Field(description="barriers identified (replaces the list)")
+        list[Barrier] | None, Field(description="barriers identified (replaces the list)")
     ] = None
     assign_to: Annotated[
         int | None,

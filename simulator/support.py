@@ -34,6 +34,7 @@ import pandas as pd
 
 from features.arithmetic import AEA_ID, AUTH_ID, PRESENT_ID, UNAUTH_ID
 from features.calendar import academic_years_of, week_start
+from features.casework import BARRIERS, CONTACT_KINDS, OUTCOMES
 from features.codes import categories
 from features.impact import FOLLOW_UP_WEEKS
 from simulator.authority import SimulatedAuthority
@@ -44,30 +45,12 @@ Only evaluation (``ews impact``, benchmarks) may read it."""
 REFERRALS_FILE = "referrals.csv"
 CONTACTS_FILE = "contacts.csv"
 
-CONTACT_TYPES = (
-    "home_visit",
-    "phone_call",
-    "family_meeting",
-    "school_meeting",
-    "multi_agency_meeting",
-    "other",
-)
+CONTACT_TYPES = tuple(CONTACT_KINDS)
 CONTACT_WEIGHTS = (0.30, 0.32, 0.12, 0.16, 0.05, 0.05)
-BARRIERS = (
-    "mental_health_child",
-    "mental_health_parent",
-    "housing",
-    "bereavement",
-    "bullying",
-    "unmet_send",
-    "caring_responsibilities",
-    "poverty",
-    "transport",
-    "domestic_abuse",
-    "other",
-)
+BARRIER_CODES = tuple(BARRIERS)
 BARRIER_WEIGHTS = (0.20, 0.14, 0.09, 0.05, 0.08, 0.12, 0.05, 0.12, 0.05, 0.04, 0.06)
-OUTCOMES = ("improved", "partly_improved", "no_change", "disengaged", "moved_away")
+# A case that was taken on never closes "declined".
+CLOSE_OUTCOMES = tuple(o for o in OUTCOMES if o != "declined")
 ACTIONS = (
     "morning routine plan agreed with parent",
     "referral to school nurse",
@@ -305,7 +288,7 @@ def simulated_contacts(referrals: pd.DataFrame, rng: np.random.Generator) -> pd.
     n = len(which)
     barrier_count = rng.integers(1, 3, n)
     barriers = [
-        ";".join(sorted(set(rng.choice(BARRIERS, k, p=BARRIER_WEIGHTS)))) if first_one else ""
+        ";".join(sorted(set(rng.choice(BARRIER_CODES, k, p=BARRIER_WEIGHTS)))) if first_one else ""
         for k, first_one in zip(barrier_count, np.isin(np.arange(n), first), strict=True)
     ]
     contacts = pd.DataFrame(
@@ -348,8 +331,8 @@ def add_support(
         .to_numpy(),
         outcome=np.where(
             rng.random(len(referrals)) < outcome_p,
-            rng.choice(OUTCOMES[:2], len(referrals)),
-            rng.choice(OUTCOMES[2:], len(referrals), p=[0.6, 0.3, 0.1]),
+            rng.choice(CLOSE_OUTCOMES[:2], len(referrals)),
+            rng.choice(CLOSE_OUTCOMES[2:], len(referrals), p=[0.6, 0.3, 0.1]),
         ),
     ).drop(columns=["week_index"])
     return replace(authority, marks=marks), Support(referrals, contacts, truth)

@@ -14,9 +14,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup, escape
 from pydantic import ValidationError
 
+from features.casework import BARRIERS, CONTACT_KINDS, OUTCOMES
 from serving import caseload, impact, pupils, referrals
 from serving.auth import Role
-from serving.caseload import BARRIERS, CONTACT_KINDS, OUTCOMES, ContactIn
+from serving.caseload import ContactIn
 from serving.deps import DatabaseDep
 from serving.errors import Invalid
 from serving.referrals import ReferralIn, ReferralPatch
