@@ -7,3 +7,4 @@ from tests.serving.fixtures import (  # noqa: F401 (fixtures are found by name)
     postgres_template,
     sqlite_template,
 )
+from tests.system.browser import chromium_path  # noqa: F401 (a fixture, found by name)

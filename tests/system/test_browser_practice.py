@@ -6,28 +6,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from serving.app import create_app
-from serving.db import Database
 from serving.models import Referral
 from tests.serving.helpers import (
     FIRST_MONDAY,
     SCHOOL,
-    FakeSource,
     Service,
-    add_keys,
-    live_server,
     load_weeks,
     make_school,
-    make_settings,
 )
-from tests.system.test_browser import TIMEOUT, Browser, chromium_path  # noqa: F401
+from tests.system.browser import Browser, served_app
 
 SHOTS = os.environ.get("EWS_SCREENSHOTS")
 """A directory to keep the screenshots in (to look at them); else the test's own."""
@@ -36,29 +28,20 @@ SHOTS = os.environ.get("EWS_SCREENSHOTS")
 @pytest.fixture
 def practice_service(sqlite_template: Path, tmp_path: Path) -> Iterator[tuple[str, Service]]:
     """The app under uvicorn with a school of 16 weeks and three referrals made in week 5."""
-    path = tmp_path / "ews.db"
-    shutil.copy(sqlite_template, path)
-    db = Database(f"sqlite:///{path}", busy_timeout_ms=2000)
-    app = create_app(make_settings(tmp_path), db=db, model_source=FakeSource("1"))
-    keys = add_keys(db)
-    try:
-        with live_server(app) as base, httpx.Client(base_url=base, timeout=TIMEOUT) as client:
-            service = Service(client, db, None, keys)  # type: ignore[arg-type]
-            school = make_school()
-            load_weeks(service, school, range(1, 17))
-            when = dt.datetime.combine(FIRST_MONDAY + dt.timedelta(weeks=5), dt.time(9))
-            with db.write() as session:
-                for upn in school.upns[-3:]:
-                    session.add(
-                        Referral(
-                            school_urn=SCHOOL, upn=upn, status="active", reason="earlier",
-                            created_at=when.replace(tzinfo=dt.UTC),
-                            updated_at=when.replace(tzinfo=dt.UTC),
-                        )
-                    )  # fmt: skip
-            yield base, service
-    finally:
-        db.dispose()
+    with served_app(sqlite_template, tmp_path) as (base, service):
+        school = make_school()
+        load_weeks(service, school, range(1, 17))
+        when = dt.datetime.combine(FIRST_MONDAY + dt.timedelta(weeks=5), dt.time(9))
+        with service.db.write() as session:
+            for upn in school.upns[-3:]:
+                session.add(
+                    Referral(
+                        school_urn=SCHOOL, upn=upn, status="active", reason="earlier",
+                        created_at=when.replace(tzinfo=dt.UTC),
+                        updated_at=when.replace(tzinfo=dt.UTC),
+                    )
+                )  # fmt: skip
+        yield base, service
 
 
 def _shot(browser: Browser, tmp_path: Path, name: str) -> None:
@@ -78,7 +61,7 @@ def _sign_in(browser: Browser, base: str, key: str) -> None:
 
 
 def test_refer_accept_record_a_contact_and_read_the_impact_in_chromium(
-    chromium_path: str,  # noqa: F811
+    chromium_path: str,
     practice_service: tuple[str, Service],
     tmp_path: Path,
 ) -> None:

@@ -6,48 +6,32 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from serving.app import create_app
-from serving.db import Database
 from serving.routes.pages import percent
 from tests.serving.helpers import (
     SCHOOL,
-    FakeSource,
     Service,
-    add_keys,
-    live_server,
     load_weeks,
     make_school,
-    make_settings,
 )
-from tests.system.test_browser import TIMEOUT, Browser, chromium_path  # noqa: F401
+from tests.system.browser import TIMEOUT, Browser, served_app
 
 SHOTS = os.environ.get("EWS_SCREENSHOTS")  # a directory to keep the screenshots in
 
 
 @pytest.fixture
 def school_service(sqlite_template: Path, tmp_path: Path) -> Iterator[tuple[str, Service, Path]]:
-    path = tmp_path / "ews.db"
-    shutil.copy(sqlite_template, path)
-    db = Database(f"sqlite:///{path}", busy_timeout_ms=2000)
-    app = create_app(make_settings(tmp_path), db=db, model_source=FakeSource("1"))
-    keys = add_keys(db)
     school = make_school(SCHOOL, n=40)
-    try:
-        with live_server(app) as base, httpx.Client(base_url=base, timeout=TIMEOUT) as client:
-            service = Service(client, db, None, keys)  # type: ignore[arg-type]
-            load_weeks(service, school, range(1, 7))
-            week7 = tmp_path / "week7.csv"
-            week7.write_bytes(school.week_csv(7))
-            yield base, service, week7
-    finally:
-        db.dispose()
+    with served_app(sqlite_template, tmp_path) as (base, service):
+        load_weeks(service, school, range(1, 7))
+        week7 = tmp_path / "week7.csv"
+        week7.write_bytes(school.week_csv(7))
+        yield base, service, week7
 
 
 def _shot(browser: Browser, tmp_path: Path, name: str) -> None:
@@ -74,7 +58,7 @@ def _set_file(browser: Browser, selector: str, path: Path) -> None:
 
 
 def test_overview_groups_lists_and_uploads_in_chromium(
-    chromium_path: str,  # noqa: F811
+    chromium_path: str,
     school_service: tuple[str, Service, Path],
     tmp_path: Path,
 ) -> None:
