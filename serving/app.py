@@ -334,6 +334,8 @@ def create_app(
             return pages.refusal_page(request, exc)
         return refusal_response(exc)
 
+    app.add_exception_handler(pages.LoginRequired, pages.login_required)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         """The API answers 422 with FastAPI's JSON; a web page answers with an HTML page."""

@@ -116,6 +116,12 @@ def _principal(request: Request, db: Any) -> Principal:
     return principal
 
 
+async def login_required(request: Request, exc: Exception) -> Response:
+    """A page asked for without a valid session (:class:`LoginRequired`, raised by
+    :func:`_principal` from any page): the sign-in form, for every page in one place."""
+    return _to_login(exc if isinstance(exc, LoginRequired) else None)
+
+
 def _to_login(reason: LoginRequired | None = None) -> RedirectResponse:
     refused = reason is not None and reason.key_refused
     response = RedirectResponse(
@@ -485,10 +491,7 @@ def logout(request: Request, db: DatabaseDep) -> Response:
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, db: DatabaseDep) -> Any:
     """The schools this key may see."""
-    try:
-        principal = _principal(request, db)
-    except LoginRequired as exc:
-        return _to_login(exc)
+    principal = _principal(request, db)
     with db.read_session() as session:
         schools = [
             {**s.model_dump(mode="json"), "readable": principal.may_read_pupils(s.urn)}
@@ -592,10 +595,7 @@ def school_page(
     """The school's prioritised risk list: the two lists, filters, sorting and search."""
     from serving.routes.overview import get_frame_cache
 
-    try:
-        principal = _principal(request, db)
-    except LoginRequired as exc:
-        return _to_login(exc)
+    principal = _principal(request, db)
     query = _page_query(principal, year_group, tier, emerging, offset, view, fsm, sen, eal,
                         sex, search, sort, descending)  # fmt: skip
     page = risk_lists.read_page(
@@ -672,10 +672,7 @@ def school_csv(
     """The risk list as CSV (the API's export, with its audit record)."""
     from serving.routes.overview import get_frame_cache
 
-    try:
-        principal = _principal(request, db)
-    except LoginRequired as exc:
-        return _to_login(exc)
+    principal = _principal(request, db)
     query = _page_query(principal, year_group, tier, emerging, 0, view or "all", fsm, sen, eal,
                         sex, search, sort, descending)  # fmt: skip
     export = risk_lists.export(
@@ -697,10 +694,7 @@ def pupil_page(
     settings: SettingsDep,
 ) -> Any:
     """One pupil: weekly attendance, risk over the weeks and the latest reasons."""
-    try:
-        principal = _principal(request, db)
-    except LoginRequired as exc:
-        return _to_login(exc)
+    principal = _principal(request, db)
     from serving import school_lists
     from serving.routes.overview import get_frame_cache
 

@@ -23,11 +23,9 @@ from serving.errors import Invalid
 from serving.referrals import ReferralIn, ReferralPatch
 from serving.routes.pages import (
     OTHER_SITE,
-    LoginRequired,
     _error_page,
     _from_this_site,
     _principal,
-    _to_login,
     templates,
 )
 from serving.schemas import MAX_DB_INT
@@ -46,10 +44,7 @@ def _invalid(exc: ValidationError) -> Invalid:
 @router.get("/cases", response_class=HTMLResponse)
 def cases_page(request: Request, db: DatabaseDep) -> Any:
     """My cases: open referrals assigned to me, waiting ones, colleagues'."""
-    try:
-        principal = _principal(request, db)
-    except LoginRequired as exc:
-        return _to_login(exc)
+    principal = _principal(request, db)
     cases = caseload.my_cases(db, principal)
     return templates.TemplateResponse(
         request, "cases.html", {"title": "My cases", "me": principal, "cases": cases}
@@ -59,10 +54,7 @@ def cases_page(request: Request, db: DatabaseDep) -> Any:
 @router.get("/cases/{referral_id}", response_class=HTMLResponse)
 def case_page(request: Request, referral_id: IdPath, db: DatabaseDep) -> Any:
     """One case record."""
-    try:
-        principal = _principal(request, db)
-    except LoginRequired as exc:
-        return _to_login(exc)
+    principal = _principal(request, db)
     record = caseload.case_record(db, principal, referral_id)
     with db.read_session() as session:
         school = get_school(session, record.referral.school_urn)
@@ -98,10 +90,7 @@ async def case_contact(request: Request, referral_id: IdPath, db: DatabaseDep) -
     """Record a contact from the case page."""
     if not _from_this_site(request):
         return _error_page(request, status.HTTP_403_FORBIDDEN, OTHER_SITE)
-    try:
-        principal = await run_in_threadpool(_principal, request, db)
-    except LoginRequired as exc:
-        return _to_login(exc)
+    principal = await run_in_threadpool(_principal, request, db)
     form = await _form(request)
     try:
         body = ContactIn(
@@ -122,10 +111,7 @@ async def case_move(request: Request, referral_id: IdPath, db: DatabaseDep) -> A
     """Accept and assign, record barriers, or close with an outcome."""
     if not _from_this_site(request):
         return _error_page(request, status.HTTP_403_FORBIDDEN, OTHER_SITE)
-    try:
-        principal = await run_in_threadpool(_principal, request, db)
-    except LoginRequired as exc:
-        return _to_login(exc)
+    principal = await run_in_threadpool(_principal, request, db)
     form = await _form(request)
     values: dict[str, Any] = {}
     if _first(form, "status"):
@@ -154,10 +140,7 @@ def refer_page(
     db: DatabaseDep,
 ) -> Any:
     """Refer a pupil for family support, with a reason."""
-    try:
-        principal = _principal(request, db)
-    except LoginRequired as exc:
-        return _to_login(exc)
+    principal = _principal(request, db)
     if not principal.may_refer(urn):
         return _error_page(
             request,
@@ -193,10 +176,7 @@ async def refer(
     """Send the referral; then the case page."""
     if not _from_this_site(request):
         return _error_page(request, status.HTTP_403_FORBIDDEN, OTHER_SITE)
-    try:
-        principal = await run_in_threadpool(_principal, request, db)
-    except LoginRequired as exc:
-        return _to_login(exc)
+    principal = await run_in_threadpool(_principal, request, db)
     form = await _form(request)
     reason = _first(form, "reason")
     if not (reason or "").strip():
@@ -269,10 +249,7 @@ def impact_page(
     school: Annotated[int | None, Query(ge=100000, le=999999)] = None,
 ) -> Any:
     """The impact of support, naive and adjusted, with a chart."""
-    try:
-        principal = _principal(request, db)
-    except LoginRequired as exc:
-        return _to_login(exc)
+    principal = _principal(request, db)
     if scope is None:
         scope = {Role.PRACTITIONER: "mine", Role.ANALYST: "authority"}.get(principal.role, "school")  # type: ignore[assignment]
     assert scope is not None

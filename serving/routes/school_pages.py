@@ -19,12 +19,10 @@ from serving.errors import Invalid
 from serving.routes.overview import get_england, get_frame_cache
 from serving.routes.pages import (
     OTHER_SITE,
-    LoginRequired,
     UrnPath,
     _error_page,
     _from_this_site,
     _principal,
-    _to_login,
     line_chart,
     percent,
     templates,
@@ -79,10 +77,7 @@ def trend_chart(trend: list[dict[str, Any]]) -> Any:
 @router.get("/schools/{urn}/overview", response_class=HTMLResponse)
 def overview_page(request: Request, urn: UrnPath, db: DatabaseDep, settings: SettingsDep) -> Any:
     """The school's home: headline figures against the authority and England, and the trend."""
-    try:
-        principal = _principal(request, db)
-    except LoginRequired as exc:
-        return _to_login(exc)
+    principal = _principal(request, db)
     data = overview.school_overview(
         db, principal, get_frame_cache(request), get_england(request), urn,
         settings.extra_list_share,
@@ -105,10 +100,7 @@ def overview_page(request: Request, urn: UrnPath, db: DatabaseDep, settings: Set
 @router.get("/schools/{urn}/groups", response_class=HTMLResponse)
 def groups_page(request: Request, urn: UrnPath, db: DatabaseDep, settings: SettingsDep) -> Any:
     """The same figures by year group, FSM, SEN, EAL, sex and ethnicity, with the gaps."""
-    try:
-        principal = _principal(request, db)
-    except LoginRequired as exc:
-        return _to_login(exc)
+    principal = _principal(request, db)
     data = overview.school_overview(
         db, principal, get_frame_cache(request), get_england(request), urn,
         settings.extra_list_share,
@@ -152,10 +144,7 @@ def _uploads_context(request: Request, db: Any, principal: Any, urn: int) -> dic
 @router.get("/schools/{urn}/uploads", response_class=HTMLResponse)
 def uploads_page(request: Request, urn: UrnPath, db: DatabaseDep) -> Any:
     """Forms to upload the roster and registers, and the school's upload history."""
-    try:
-        principal = _principal(request, db)
-    except LoginRequired as exc:
-        return _to_login(exc)
+    principal = _principal(request, db)
     context = _uploads_context(request, db, principal, urn)
     return templates.TemplateResponse(request, "uploads.html", context)
 
@@ -173,10 +162,7 @@ async def upload_page(
     validation report as a page (422), an accepted one with what changed."""
     if not _from_this_site(request):
         return _error_page(request, status.HTTP_403_FORBIDDEN, OTHER_SITE)
-    try:
-        principal = await run_in_threadpool(_principal, request, db)
-    except LoginRequired as exc:
-        return _to_login(exc)
+    principal = await run_in_threadpool(_principal, request, db)
     permit = await run_in_threadpool(ingest.permit, db, principal, urn, kind)
     received = await read_upload(request, settings.max_upload_bytes)
     try:
