@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from authorities import simulated_authority
 
 ROOT = Path(__file__).resolve().parent
 CACHE = ROOT / ".cache"
@@ -32,26 +33,7 @@ YEAR = "2024/25"
 
 def ensure_authority(pupils: int, seed: int) -> Path:
     """Simulate (once, cached) an authority of ``pupils`` pupils for one academic year."""
-    out = CACHE / f"authority-{pupils}-{seed}"
-    if not (out / "marks.parquet").exists():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ews.cli",
-                "simulate",
-                "--out",
-                str(out),
-                "--pupils",
-                str(pupils),
-                "--years",
-                YEAR,
-                "--seed",
-                str(seed),
-            ],
-            check=True,
-        )
-    return out
+    return simulated_authority(f"authority-{pupils}-{seed}", pupils, YEAR, seed)
 
 
 def run_pipeline(data_dir: Path) -> dict[str, float]:

@@ -23,10 +23,11 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from authorities import simulated_authority
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -53,27 +54,7 @@ SHAPES = {
 
 def ensure_authority(pupils: int, seed: int = 0) -> Path:
     """Simulate (once, cached) a three-year authority with ``ews simulate``."""
-    out = CACHE / f"authority-{pupils}-{seed}-3y"
-    if not (out / "marks.parquet").exists():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ews.cli",
-                "simulate",
-                "--out",
-                str(out),
-                "--pupils",
-                str(pupils),
-                "--years",
-                YEARS,
-                "--seed",
-                str(seed),
-            ],
-            check=True,
-            cwd=ROOT,
-        )
-    return out
+    return simulated_authority(f"authority-{pupils}-{seed}-3y", pupils, YEARS, seed)
 
 
 def best_of(repeats: int, fn) -> float:

@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from authorities import simulated_authority
+
 ROOT = Path(__file__).resolve().parent
 CACHE = ROOT / ".cache"
 RESULTS = ROOT / "results"
@@ -41,27 +43,10 @@ MODEL_NAME = "bench-attendance-risk"
 
 
 def ensure_authority(pupil_years: int) -> Path:
-    out = CACHE / f"spark-authority-{pupil_years}"
-    if not (out / "marks").is_dir():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ews.cli",
-                "simulate",
-                "--out",
-                str(out),
-                "--pupils",
-                str(pupil_years // 2),
-                "--years",
-                YEARS,
-                "--seed",
-                "13",
-                "--partitioned",
-            ],
-            check=True,
-        )
-    return out
+    return simulated_authority(
+        f"spark-authority-{pupil_years}", pupil_years // 2, YEARS, 13, "--partitioned",
+        written="marks",
+    )  # fmt: skip
 
 
 def _peak_mb() -> float:

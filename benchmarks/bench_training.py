@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from authorities import simulated_authority
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -38,27 +40,7 @@ YEARS = "2022/23,2023/24,2024/25"
 
 def ensure_authority(pupils: int, seed: int = 0) -> Path:
     """Simulate (once, cached) a three-year authority with ``ews simulate``."""
-    out = CACHE / f"authority-{pupils}-{seed}-3y"
-    if not (out / "marks.parquet").exists():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ews.cli",
-                "simulate",
-                "--out",
-                str(out),
-                "--pupils",
-                str(pupils),
-                "--years",
-                YEARS,
-                "--seed",
-                str(seed),
-            ],
-            check=True,
-            cwd=ROOT,
-        )
-    return out
+    return simulated_authority(f"authority-{pupils}-{seed}-3y", pupils, YEARS, seed)
 
 
 def child(authority: Path) -> dict[str, object]:
