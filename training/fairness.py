@@ -30,6 +30,7 @@ Sex and ethnicity are never model inputs; they are used only here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,14 @@ from training.metrics import EvaluationFrame, flags_for
 
 BURDEN_METRICS = ["flag_rate", "fpr"]
 N_PHASES = 3  # features.schema.PHASE_CODE: primary, secondary, special
+
+
+def _audited(rows: pd.DataFrame, attributes: list[str]) -> Iterator[tuple[str, np.ndarray]]:
+    """Each audited attribute the rows carry, with every row's group as text."""
+    for attribute in attributes:
+        column = AUDIT_PREFIX + attribute
+        if column in rows.columns:
+            yield attribute, rows[column].astype(str).to_numpy()
 
 
 def _strata(frame: EvaluationFrame, rows: pd.DataFrame, edges: list[float]) -> np.ndarray:
@@ -192,11 +201,7 @@ def fairness_audit(
     rng = np.random.default_rng(seed)
     points = _operating_points(frame, scores, share, caseload, extra_list)
     records = []
-    for attribute in config.attributes:
-        column = AUDIT_PREFIX + attribute
-        if column not in rows.columns:
-            continue
-        groups = rows[column].astype(str).to_numpy()
+    for attribute, groups in _audited(rows, config.attributes):
         if len(np.unique(groups)) < 2:
             continue
         pupils = enrolment.groupby(groups).nunique()
@@ -270,11 +275,7 @@ def calibration_within_groups(
     early = frame.week <= config.calibration_weeks
     p = np.asarray(probability, dtype=float)
     records = []
-    for attribute in config.attributes:
-        column = AUDIT_PREFIX + attribute
-        if column not in rows.columns:
-            continue
-        groups = rows[column].astype(str).to_numpy()
+    for attribute, groups in _audited(rows, config.attributes):
         table = pd.DataFrame(
             {
                 "group": groups[early],
