@@ -250,7 +250,29 @@ def uk_date(value: str | dt.date | None) -> str:
     return f"{day.day} {day:%b}"
 
 
+def record_date(value: str | dt.date | dt.datetime | None) -> str:
+    """A dated record the way people in England write it: ``2024-09-02`` → ``"2 Sep 2024"``."""
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value[:10])
+    day = value.date() if isinstance(value, dt.datetime) else value
+    return f"{day.day} {day:%b %Y}"
+
+
+def signed(value: float | None, digits: int = 1) -> str:
+    """A change with its sign (a true minus), and no "−0.0" for what rounds to nothing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    text = f"{abs(value):.{digits}f}"
+    if float(text) == 0:
+        return text
+    return ("+" if value > 0 else "−") + text
+
+
 templates.env.filters["percent"] = percent
+templates.env.filters["signed"] = signed
+templates.env.filters["record_date"] = record_date
 templates.env.filters["uk_date"] = uk_date
 templates.env.filters["risk"] = risk_percent
 templates.env.filters["points"] = change_points

@@ -3,13 +3,22 @@ schools, the risk list, a pupil page — scoped, escaped, audited and free of ex
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from html import unescape
 
 from sqlalchemy import select
 
 from serving.models import AuditEvent, Pupil
-from serving.routes.pages import COOKIE, change_points, line_chart, percent, risk_percent
+from serving.routes.pages import (
+    COOKIE,
+    change_points,
+    line_chart,
+    percent,
+    record_date,
+    risk_percent,
+    signed,
+)
 from tests.serving.helpers import OTHER_SCHOOL, SCHOOL, Service, load_weeks
 
 WEEKS = range(1, 7)
@@ -329,6 +338,12 @@ def test_numbers_are_worded_the_way_the_page_shows_them() -> None:
     assert risk_percent(0.994) == "99%"
     assert risk_percent(0.004) == "<1%"
     assert risk_percent(0.25) == "25%"
+    assert signed(-0.04) == "0.0"  # never "−0.0"
+    assert signed(-1.26) == "−1.3"
+    assert signed(2.0, 2) == "+2.00"
+    assert record_date("2026-12-03") == "3 Dec 2026"
+    assert record_date(dt.datetime(2026, 1, 9, 15, 30)) == "9 Jan 2026"
+    assert record_date("2026-12-03T10:00:00+00:00") == "3 Dec 2026"
 
 
 def test_line_chart_escapes_text_and_breaks_lines_at_gaps() -> None:
