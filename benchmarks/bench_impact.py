@@ -91,7 +91,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     options = parser.parse_args()
     effects = [float(e) for e in options.effects.split(",")]
-    tasks = [(e, seed, options.pupils) for e in effects for seed in range(options.seeds)]
+    # Each effect gets its own authorities (seeds), so the rows are independent evidence.
+    tasks = [
+        (e, 1000 * i + seed, options.pupils)
+        for i, e in enumerate(effects)
+        for seed in range(options.seeds)
+    ]
     started = time.perf_counter()
     with ProcessPoolExecutor(options.jobs) as pool:
         runs = pd.DataFrame(list(pool.map(one_authority, tasks)))

@@ -9,7 +9,7 @@ module computes both:
   school — and
 * the **adjusted** estimate: each referred pupil's attendance after the referral against
   pupils alike at the same week who were not (yet) referred (a "not-yet-treated" matched
-  comparison), with a pupil-level bootstrap interval.
+  comparison), with a pupil-level bootstrap interval that refits the bias correction.
 
 Pure pandas/NumPy on the canonical marks (:data:`features.schema.MARK_COLUMNS`) and a table
 of referrals (``school_urn, upn, referred_on``). Units: percentage points of attendance.
@@ -134,7 +134,13 @@ class MatchedReferrals:
     ``row`` indexes the enrolment-year of the referred pupil, ``controls`` (referrals ×
     :data:`CONTROLS_PER_REFERRAL`) those of its comparison pupils; ``before``/``after`` are
     attendance so far and over the follow-up (percent), for the referred (1-D) and the
-    comparison pupils (2-D, aligned with ``controls``)."""
+    comparison pupils (2-D, aligned with ``controls``).
+
+    The bias correction's inputs are kept so that the bootstrap can refit it: ``fit_rows``
+    (referrals × :data:`LOCAL_FIT_PUPILS`, −1 where the week had fewer pupils) are the pupils
+    its linear fit used, ``fit_design`` (… × 1 + measures) and ``fit_change`` their design rows
+    and changes, ``design_gap`` (referrals × controls × 1 + measures) the referred pupil's
+    design row minus each comparison pupil's."""
 
     referral: np.ndarray
     row: np.ndarray
@@ -147,6 +153,10 @@ class MatchedReferrals:
     control_after: np.ndarray
     control_correction: np.ndarray
     n_rows: int
+    fit_rows: np.ndarray
+    fit_design: np.ndarray
+    fit_change: np.ndarray
+    design_gap: np.ndarray
 
 
 def _referral_weeks(
@@ -190,6 +200,8 @@ def _no_matches(n_rows: int) -> MatchedReferrals:
     return MatchedReferrals(
         empty.astype(int), empty.astype(int), empty.astype(int), empty, empty, empty,
         none.astype(int), none, none, none, n_rows,
+        np.zeros((0, LOCAL_FIT_PUPILS), int), np.zeros((0, LOCAL_FIT_PUPILS, 0)),
+        np.zeros((0, LOCAL_FIT_PUPILS)), np.zeros((0, CONTROLS_PER_REFERRAL, 0)),
     )  # fmt: skip
 
 
@@ -219,7 +231,11 @@ def match_referrals(
     known = refs.dropna(subset=["row", "week_index"])
     np.minimum.at(first_ref, known["row"].astype(int).to_numpy(), known["week_index"].to_numpy())
     n_weeks = possible.shape[1]
-    out: dict[str, list] = {k: [] for k in ("referral", "row", "week", "controls", "correction")}
+    out: dict[str, list] = {
+        k: []
+        for k in ("referral", "row", "week", "controls", "correction", "fit_rows", "fit_design",
+                  "fit_change", "gap")
+    }  # fmt: skip
     snaps: dict[int, Snapshot] = {}
     for ref in known.itertuples(index=False):
         w, row = int(ref.week_index), int(ref.row)
@@ -257,12 +273,17 @@ def match_referrals(
         design = np.column_stack([np.ones(len(x)), x])
         change = snap.after[candidates] - snap.so_far[candidates]
         beta, *_ = np.linalg.lstsq(design[1:][local], change[local], rcond=None)
-        correction = (design[0] - design[1:][order]) @ beta
+        gap = design[0] - design[1:][order]
+        pad = LOCAL_FIT_PUPILS - len(local)
         out["referral"].append(ref.referral)
         out["row"].append(row)
         out["week"].append(w)
         out["controls"].append(nearest)
-        out["correction"].append(correction)
+        out["correction"].append(gap @ beta)
+        out["fit_rows"].append(np.r_[candidates[local], np.full(pad, -1)])
+        out["fit_design"].append(np.pad(design[1:][local], ((0, pad), (0, 0))))
+        out["fit_change"].append(np.r_[change[local], np.zeros(pad)])
+        out["gap"].append(gap)
     if not out["row"]:
         return _no_matches(len(rows))
     row_arr, week_arr = np.array(out["row"]), np.array(out["week"])
@@ -289,7 +310,18 @@ def match_referrals(
         control_after=control_after,
         control_correction=np.vstack(out["correction"]),
         n_rows=len(rows),
+        fit_rows=np.vstack(out["fit_rows"]),
+        fit_design=_stacked(out["fit_design"]),
+        fit_change=np.vstack(out["fit_change"]),
+        design_gap=_stacked(out["gap"]),
     )
+
+
+def _stacked(arrays: list[np.ndarray]) -> np.ndarray:
+    """Arrays of one shape but a varying last axis (with or without risk) stacked, zero-padded
+    to the widest (a zero column adds nothing to a fit or its correction)."""
+    width = max(a.shape[-1] for a in arrays)
+    return np.stack([np.pad(a, ((0, 0), (0, width - a.shape[-1]))) for a in arrays])
 
 
 ADJUSTED_METHOD = (
@@ -303,7 +335,7 @@ ADJUSTED_METHOD = (
     "of the change on those measures among the 60 nearest pupils not yet referred that week; the "
     "interval is a {level:.0%} percentile bootstrap ({reps} replicates) that reweights every "
     "pupil, referred or compared, so comparison pupils shared between referrals are "
-    "accounted for."
+    "accounted for, and refits the correction in every replicate."
 )
 
 
@@ -319,11 +351,15 @@ def adjusted_estimate(
     estimate = float(np.mean(treated_change - control_change.mean(1)))
     rng = np.random.default_rng(seed)
     # Poisson(1) weights per pupil-row and replicate: a bootstrap of pupils that keeps each
-    # referral's matched set, and shares a comparison pupil's weight between the referrals
-    # that used it.
+    # referral's matched set, shares a comparison pupil's weight between the referrals that
+    # used it, and refits the bias correction on the reweighted pupils (the correction's own
+    # error is a large part of the estimate's).
     weights = rng.poisson(1.0, size=(replicates, matched.n_rows)).astype(float)
     w_treated = weights[:, matched.row]  # replicates × referrals
     w_controls = weights[:, matched.controls]  # replicates × referrals × k
+    control_change = (
+        matched.control_after - matched.control_before + _refitted_correction(matched, weights)
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         control_mean = (w_controls * control_change).sum(2) / w_controls.sum(2)
         diff = treated_change - control_mean
@@ -334,6 +370,20 @@ def adjusted_estimate(
     alpha = (1 - INTERVAL) / 2
     low, high = np.quantile(reps, [alpha, 1 - alpha])
     return estimate, float(low), float(high)
+
+
+def _refitted_correction(matched: MatchedReferrals, weights: np.ndarray) -> np.ndarray:
+    """The bias correction of every replicate (replicates × referrals × k): the weighted
+    least-squares fit of the change on the matching measures among each referral's local
+    pupils, with that replicate's pupil weights (a tiny ridge keeps a fit whose reweighted
+    pupils cannot identify every coefficient finite)."""
+    fit_weights = np.where(matched.fit_rows >= 0, weights[:, matched.fit_rows], 0.0)
+    x, y = matched.fit_design, matched.fit_change
+    xtwx = np.einsum("brl,rlp,rlq->brpq", fit_weights, x, x)
+    xtwy = np.einsum("brl,rlp,rl->brp", fit_weights, x, y)
+    ridge = 1e-6 * np.eye(x.shape[-1])
+    beta = np.linalg.solve(xtwx + ridge, xtwy[..., None])[..., 0]
+    return np.einsum("rkp,brp->brk", matched.design_gap, beta)
 
 
 @dataclass(frozen=True)

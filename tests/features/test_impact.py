@@ -97,3 +97,37 @@ def test_a_referral_without_ten_weeks_of_follow_up_is_not_counted():
     report = impact_report(marks, referrals, year_groups, replicates=50)
     assert report["referrals"] == 0
     assert report["adjusted"]["estimate"] is None
+
+
+def test_the_bootstrap_refits_the_bias_correction_on_reweighted_pupils():
+    """With every pupil weighted once, the refit is the correction itself; with other weights it
+    moves, so the interval carries the correction's own error."""
+    from features.impact import _refitted_correction
+
+    rng = np.random.default_rng(3)
+    shares: dict[str, list[float]] = {}
+    for i in range(80):  # comparison pupils spread over attendance, recovering by degrees
+        bad = rng.uniform(0.1, 0.6)
+        shares[f"C{i:03d}"] = [0.0] * 3 + [bad] * 3 + [bad * rng.uniform(0, 1)] * (WEEKS - 6)
+    referred = [f"R{i:03d}" for i in range(6)]
+    for upn in referred:
+        shares[upn] = [0.0] * 3 + [0.7] * 3 + [0.3] * (WEEKS - 6)
+    marks = _marks(shares, rng)
+    year_groups = pd.DataFrame(
+        {"school_urn": 100001, "upn": list(shares), "academic_year": "2024/25", "year_group": 8}
+    )
+    referrals = pd.DataFrame(
+        {
+            "school_urn": 100001,
+            "upn": referred,
+            "referred_on": pd.Timestamp(MONDAY + dt.timedelta(days=42)),
+        }
+    )
+    matched = match_referrals(marks, referrals, year_groups)
+    assert len(matched.row) == 6
+    ones = np.ones((1, matched.n_rows))
+    np.testing.assert_allclose(_refitted_correction(matched, ones)[0], matched.control_correction,
+                               atol=1e-6)  # fmt: skip
+    poisson = np.random.default_rng(0).poisson(1.0, size=(50, matched.n_rows)).astype(float)
+    refits = _refitted_correction(matched, poisson)
+    assert np.std(refits.mean(axis=(1, 2))) > 0.01
