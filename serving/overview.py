@@ -21,12 +21,12 @@ suppressing figures built on small counts.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from features.arithmetic import pupil_cohorts
@@ -283,17 +283,6 @@ def _cohort_rows(session: Session, row: Trajectory) -> pd.DataFrame:
                     row.academic_year)  # fmt: skip
 
 
-def _phase_versions(session: Session, phase: str, academic_year: str) -> tuple[Any, ...]:
-    """``(urn, data_version)`` of every school of the phase with registers that year."""
-    rows = session.execute(
-        select(School.urn, School.data_version)
-        .join(Trajectory, Trajectory.school_urn == School.urn)
-        .where(School.phase == phase, Trajectory.academic_year == academic_year)
-        .order_by(School.urn)
-    ).all()
-    return tuple(tuple(r) for r in rows)
-
-
 def _authority(
     session: Session, cache: FrameCache, key: tuple[Any, ...], phase: str, academic_year: str
 ) -> tuple[Figures, pd.Series, int]:
@@ -343,6 +332,23 @@ def _counts(session: Session, cache: FrameCache, db: Database, run: Any, share: 
     )
 
 
+_PHASE_OF = select(School.phase).where(School.urn == bindparam("urn")).scalar_subquery()
+_LATEST_YEAR = (
+    select(func.max(Trajectory.academic_year))
+    .where(Trajectory.school_urn == bindparam("urn"))
+    .scalar_subquery()
+)
+OVERVIEW_VERSIONS = (
+    select(School.urn, School.data_version, _LATEST_YEAR.label("academic_year"))
+    .join(Trajectory, Trajectory.school_urn == School.urn)
+    .where(School.phase == _PHASE_OF, Trajectory.academic_year == _LATEST_YEAR)
+    .order_by(School.urn)
+)
+"""What an overview is kept under, in one statement: ``(urn, data_version)`` of every school of
+the school's phase with registers in the school's latest year, and that year (no rows when the
+school is unknown or has no registers yet)."""
+
+
 def school_overview(
     db: Database,
     principal: Principal,
@@ -356,34 +362,42 @@ def school_overview(
     :class:`SchoolOverview`, or its JSON (``as_json``: serialised once, when computed).
 
     The answer is kept under the data versions of every school of the phase and the school's
-    latest scoring, so a request after the first reads three small rows and writes its audit
-    record; any upload anywhere in the phase makes it unreachable."""
+    latest scoring, so a request after the first makes two small reads on one connection,
+    outside any transaction, and writes its audit record; any upload anywhere in the phase
+    makes it unreachable."""
     require_pupil_access(principal, urn)
-    with db.read_session() as session:
-        school = session.get(School, urn)
-        if school is None:
-            raise NotFound(f"no school {urn}")
-        year = session.scalar(
-            select(Trajectory.academic_year).where(Trajectory.school_urn == urn)
-            .order_by(Trajectory.academic_year.desc()).limit(1)
-        )  # fmt: skip
-        if year is None:
-            raise NotFound(f"no registers for school {urn} yet",
-                           fix="upload the roster and at least one week of registers")  # fmt: skip
-        versions = _phase_versions(session, school.phase, year)
-        run = latest_scoring(db, urn)
-        scored = None if run is None else (run.as_of, run.data_version)
-        key = ("overview", db.instance_id, urn, year, versions, scored, share,
-               id(england_figures))  # fmt: skip
-        found = cache.get(key)
-        if found is None:
+    with db.autocommit() as connection:
+        rows = connection.execute(OVERVIEW_VERSIONS, {"urn": urn}).all()
+        run = latest_scoring(db, urn, connection)
+    if not rows:
+        _refuse_missing(db, urn)
+    year = rows[0].academic_year
+    versions = tuple((r.urn, r.data_version) for r in rows)
+    scored = None if run is None else (run.as_of, run.data_version)
+    key = ("overview", db.instance_id, urn, year, versions, scored, share,
+           id(england_figures))  # fmt: skip
+    found = cache.get(key)
+    if found is None:
+        with db.read_session() as session:
+            school = session.get(School, urn)
+            if school is None:  # removed since the key was read
+                raise NotFound(f"no school {urn}")
             answer = _compute(session, db, cache, school, year, versions, run, england_figures,
                               share)  # fmt: skip
-            found = (answer, answer.model_dump_json().encode())
-            cache.put(key, found)
+        found = (answer, answer.model_dump_json().encode())
+        cache.put(key, found)
     audit.record(db, principal, "school.overview", school_urn=urn, records=found[0].school.pupils,
                  detail={"academic_year": year})  # fmt: skip
     return found[0] if not as_json else found[1]
+
+
+def _refuse_missing(db: Database, urn: int) -> NoReturn:
+    """Why a school has no overview: unknown, or no registers yet."""
+    with db.read_session() as session:
+        if session.get(School, urn) is None:
+            raise NotFound(f"no school {urn}")
+    raise NotFound(f"no registers for school {urn} yet",
+                   fix="upload the roster and at least one week of registers")  # fmt: skip
 
 
 def _compute(

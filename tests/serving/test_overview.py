@@ -91,6 +91,18 @@ def test_overview_is_scoped(service: Service) -> None:
     assert missing.status_code == 404 and "registers" in missing.json()["detail"]["message"]
 
 
+def test_a_kept_overview_follows_an_upload_anywhere_in_the_phase(service: Service) -> None:
+    load_weeks(service, make_school(SCHOOL, n=12), range(1, 3))
+    url = f"/v1/schools/{SCHOOL}/overview"
+    first = service.client.get(url, headers=service.auth("school")).json()
+    assert first["authority_schools"] == 1
+    assert service.client.get(url, headers=service.auth("school")).json() == first  # kept
+    load_weeks_as(service, make_school(OTHER_SCHOOL, n=24), range(1, 3))
+    second = service.client.get(url, headers=service.auth("school")).json()
+    assert second["authority_schools"] == 2 and second["authority"]["pupils"] == 36
+    assert second["school"] == first["school"]
+
+
 def _rows(sizes: dict[str, int]) -> pd.DataFrame:
     """One week per pupil, group ``g``; pupil i of a group misses i sessions of 10."""
     rows = []
