@@ -33,8 +33,11 @@ RECENT_WEEKS = 4
 MIN_WEEKS_BEFORE = 4
 """A referral needs this many school weeks of marks before it (else "so far" means little)."""
 CONTROLS_PER_REFERRAL = 5
-LOCAL_FIT_PUPILS = 60
-"""The bias correction is fitted on this many nearest pupils (local, not the whole roll)."""
+LOCAL_FIT_PUPILS = 30
+"""The bias correction is fitted on this many nearest pupils (local, not the whole roll).
+Chosen on simulated authorities apart from the validation benchmark's (docs/impact.md,
+``bench_impact.py --compare-local-fit``): referred pupils are the most extreme of their school,
+so the linear correction extrapolates, and the wider the fit the more it over-corrects."""
 SESSIONS_PER_WEEK = 10
 BOOTSTRAP_REPLICATES = 400
 INTERVAL = 0.95
@@ -195,13 +198,13 @@ def _standardised(columns: list[np.ndarray]) -> np.ndarray:
     return x / np.where(sd > 0, sd, 1.0)
 
 
-def _no_matches(n_rows: int) -> MatchedReferrals:
+def _no_matches(n_rows: int, local_fit: int) -> MatchedReferrals:
     empty, none = np.zeros(0), np.zeros((0, CONTROLS_PER_REFERRAL))
     return MatchedReferrals(
         empty.astype(int), empty.astype(int), empty.astype(int), empty, empty, empty,
         none.astype(int), none, none, none, n_rows,
-        np.zeros((0, LOCAL_FIT_PUPILS), int), np.zeros((0, LOCAL_FIT_PUPILS, 0)),
-        np.zeros((0, LOCAL_FIT_PUPILS)), np.zeros((0, CONTROLS_PER_REFERRAL, 0)),
+        np.zeros((0, local_fit), int), np.zeros((0, local_fit, 0)), np.zeros((0, local_fit)),
+        np.zeros((0, CONTROLS_PER_REFERRAL, 0)),
     )  # fmt: skip
 
 
@@ -211,6 +214,7 @@ def match_referrals(
     year_groups: pd.DataFrame,
     *,
     weekly: pd.DataFrame | None = None,
+    local_fit: int = LOCAL_FIT_PUPILS,
 ) -> MatchedReferrals:
     """Match each referral with a full follow-up to :data:`CONTROLS_PER_REFERRAL` pupils of the
     same academic year, school week and year group (``year_groups``: ``school_urn, upn,
@@ -219,7 +223,7 @@ def match_referrals(
     (standardised Euclidean distance)."""
     weekly = weekly_attendance(marks) if weekly is None else weekly
     if weekly.empty or referrals.empty:
-        return _no_matches(0)
+        return _no_matches(0, local_fit)
     rows, possible, attended = _pupil_weeks_wide(weekly)
     rows = rows.merge(year_groups, on=["school_urn", "upn", "academic_year"], how="left")
     year_group = rows["year_group"].fillna(-1).to_numpy(float)
@@ -269,12 +273,12 @@ def match_referrals(
         nearest = candidates[order]
         # Bias correction (Abadie & Imbens 2011): what is left of the covariates' difference
         # after matching is removed by a linear fit of the change among the week's pool.
-        local = np.argsort(distance, kind="stable")[:LOCAL_FIT_PUPILS]
+        local = np.argsort(distance, kind="stable")[:local_fit]
         design = np.column_stack([np.ones(len(x)), x])
         change = snap.after[candidates] - snap.so_far[candidates]
         beta, *_ = np.linalg.lstsq(design[1:][local], change[local], rcond=None)
         gap = design[0] - design[1:][order]
-        pad = LOCAL_FIT_PUPILS - len(local)
+        pad = local_fit - len(local)
         out["referral"].append(ref.referral)
         out["row"].append(row)
         out["week"].append(w)
@@ -285,7 +289,7 @@ def match_referrals(
         out["fit_change"].append(np.r_[change[local], np.zeros(pad)])
         out["gap"].append(gap)
     if not out["row"]:
-        return _no_matches(len(rows))
+        return _no_matches(len(rows), local_fit)
     row_arr, week_arr = np.array(out["row"]), np.array(out["week"])
     controls = np.vstack(out["controls"])
     before = np.empty(len(row_arr))
@@ -332,7 +336,8 @@ ADJUSTED_METHOD = (
     "recent trend), year group{risk}. The estimate is the mean, over referred pupils, of the "
     "change in their attendance (10 weeks after minus so far) minus the mean change of their "
     "comparison pupils, corrected for what matching left of the differences by a linear fit "
-    "of the change on those measures among the 60 nearest pupils not yet referred that week; the "
+    "of the change on those measures among the {local} nearest pupils not yet referred that "
+    "week; the "
     "interval is a {level:.0%} percentile bootstrap ({reps} replicates) that reweights every "
     "pupil, referred or compared, so comparison pupils shared between referrals are "
     "accounted for, and refits the correction in every replicate."
@@ -434,6 +439,7 @@ def impact_report(
         risk=" and the model's risk" if uses_risk else "",
         level=INTERVAL,
         reps=replicates,
+        local=matched.fit_rows.shape[1],
     )
     comparison_after = matched.control_after.mean(1) if len(matched.row) else np.zeros(0)
     comparison_before = matched.control_before.mean(1) if len(matched.row) else np.zeros(0)
