@@ -173,10 +173,12 @@ class FairnessConfig(_Section):
     whose absentees are more absent is found more easily, and that is not fairness."""
     calibration_gap_max: float = Field(0.03, gt=0, le=1)
     """Gate: within each group, |mean predicted − observed rate| over weeks 1 to
-    ``calibration_weeks`` at most this."""
+    ``calibration_weeks`` at most this, unless its 95% bootstrap interval reaches back
+    within it (the difference could be chance)."""
     calibration_weeks: int = Field(6, ge=1)
     bootstrap: int = Field(200, ge=0, le=5000)
-    """Pupil-level bootstrap resamples for the intervals of the recall ratios (0: none)."""
+    """Pupil-level bootstrap resamples for the intervals of the recall ratios and of the
+    calibration gaps (0: none; a gap is then judged on its point estimate)."""
 
     @field_validator("attributes")
     @classmethod

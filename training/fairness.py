@@ -21,9 +21,10 @@ provision, sex, EAL and ethnicity:
 * precision, for the record.
 
 :func:`calibration_within_groups` checks the probability within each group in the weeks
-schools act on first (1 to ``calibration_weeks``): mean predicted against observed.
-**Gated**: the gap at most ``calibration_gap_max`` (0.03) for groups of ``min_group_size``
-pupils or more.
+schools act on first (1 to ``calibration_weeks``): mean predicted against observed, with a
+pupil-level bootstrap interval. **Gated** for groups of ``min_group_size`` pupils or more: a
+group fails when its gap exceeds ``calibration_gap_max`` (0.03) and its whole 95% interval lies
+beyond it — a 55-pupil group's observed rate alone moves by ±6 points from year to year.
 
 Sex and ethnicity are never model inputs; they are used only here.
 """
@@ -37,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from training.config import FairnessConfig
-from training.data import AUDIT_PREFIX
+from training.data import AUDIT_PREFIX, LABEL
 from training.metrics import EvaluationFrame, flags_for
 
 BURDEN_METRICS = ["flag_rate", "fpr"]
@@ -267,13 +268,21 @@ def fairness_audit(
 
 
 def calibration_within_groups(
-    frame: EvaluationFrame, rows: pd.DataFrame, probability: np.ndarray, config: FairnessConfig
+    frame: EvaluationFrame,
+    rows: pd.DataFrame,
+    probability: np.ndarray,
+    config: FairnessConfig,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Per attribute, group and week 1..``calibration_weeks`` (and ``week`` 0: those weeks
-    pooled): ``pupils, predicted, observed, gap``, and ``gap_flag`` where the pooled gap of a
-    group of ``min_group_size`` pupils or more exceeds ``calibration_gap_max``."""
+    pooled): ``pupils, predicted, observed, gap``; for the pooled weeks also ``gap_low,
+    gap_high`` (a 95% pupil-level bootstrap interval) and ``gap_flag``: a group of
+    ``min_group_size`` pupils or more whose whole interval lies beyond
+    ``calibration_gap_max`` (as for the recall ratios, a point estimate alone would fail a
+    calibrated model by chance in small groups)."""
     early = frame.week <= config.calibration_weeks
     p = np.asarray(probability, dtype=float)
+    rng = np.random.default_rng(seed)
     records = []
     for attribute, groups in _audited(rows, config.attributes):
         table = pd.DataFrame(
@@ -292,6 +301,7 @@ def calibration_within_groups(
             pupils=("enrolment", "nunique"), predicted=("p", "mean"), observed=("y", "mean")
         )
         pooled["week"] = 0
+        pooled = pooled.join(_gap_interval(table, config.bootstrap, rng))
         both = pd.concat([weekly.reset_index(), pooled.reset_index()], ignore_index=True)
         both.insert(0, "attribute", attribute)
         records.append(both)
@@ -299,12 +309,56 @@ def calibration_within_groups(
         return pd.DataFrame(columns=["attribute", "group", "week", "gap", "gap_flag"])
     out = pd.concat(records, ignore_index=True)
     out["gap"] = out["predicted"] - out["observed"]
+    bound = config.calibration_gap_max
+    beyond = (out["gap_low"] > bound) | (out["gap_high"] < -bound)
     out["gap_flag"] = (
         (out["week"] == 0)
         & (out["pupils"] >= config.min_group_size)
-        & (out["gap"].abs() > config.calibration_gap_max)
+        & (out["gap"].abs() > bound)
+        & (beyond | out["gap_low"].isna())
     )
     return out
+
+
+def _gap_interval(table: pd.DataFrame, replicates: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Per group, the 2.5% and 97.5% quantiles of predicted − observed over Poisson(1)
+    reweightings of its pupils (each pupil's weeks move together); NaN without replicates."""
+    per_pupil = table.groupby(["group", "enrolment"]).agg(
+        p=("p", "sum"), y=("y", "sum"), n=("p", "size")
+    )
+    group = per_pupil.index.get_level_values("group")
+    out = {}
+    for name in pd.unique(group):
+        mine = per_pupil[group == name]
+        if replicates == 0:
+            out[name] = (np.nan, np.nan)
+            continue
+        w = rng.poisson(1.0, size=(replicates, len(mine))).astype(float)
+        n = w @ mine["n"].to_numpy(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            gaps = (w @ mine["p"].to_numpy(float) - w @ mine["y"].to_numpy(float)) / n
+        gaps = gaps[np.isfinite(gaps)]
+        out[name] = tuple(np.quantile(gaps, [0.025, 0.975])) if len(gaps) else (np.nan, np.nan)
+    return pd.DataFrame.from_dict(out, orient="index", columns=["gap_low", "gap_high"])
+
+
+def observed_in(rows: pd.DataFrame, config: FairnessConfig) -> pd.DataFrame:
+    """Per attribute and group: the share of pupil-weeks of weeks 1..``calibration_weeks``
+    that end the year persistently absent among ``rows`` (e.g. the fitting years'), as
+    ``attribute, group, observed_fit``: what the model learned each group's rate to be, beside
+    which the test year's gap reads as a model's error or as the year's own change."""
+    early = rows[rows["week"] <= config.calibration_weeks]
+    label = early[LABEL].to_numpy(dtype=float)
+    parts = [
+        pd.DataFrame({"group": groups, "y": label})
+        .groupby("group", as_index=False)["y"]
+        .mean()
+        .assign(attribute=attribute)
+        for attribute, groups in _audited(early, config.attributes)
+    ]
+    if not parts:
+        return pd.DataFrame(columns=["attribute", "group", "observed_fit"])
+    return pd.concat(parts, ignore_index=True).rename(columns={"y": "observed_fit"})
 
 
 def fairness_breaches(audit: pd.DataFrame, group_calibration: pd.DataFrame) -> pd.DataFrame:

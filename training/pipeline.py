@@ -41,7 +41,7 @@ from training.early_warning import (
     rule_scores,
     surfaced_weeks,
 )
-from training.fairness import calibration_within_groups, fairness_audit
+from training.fairness import calibration_within_groups, fairness_audit, observed_in
 from training.metrics import (
     POOLED,
     EvaluationFrame,
@@ -367,9 +367,9 @@ def evaluate(
     )
     group_calibration = pd.concat(
         [
-            calibration_within_groups(frame, test_rows, scores[key], config.fairness).assign(
-                model=key
-            )
+            calibration_within_groups(
+                frame, test_rows, scores[key], config.fairness, seed=config.run.seed
+            ).assign(model=key)
             for key in models
         ],
         ignore_index=True,
@@ -550,6 +550,10 @@ def finish(trained: TrainedModels, snapshots: pd.DataFrame) -> RunResult:
         config,
         registered_key=trained.registered_key,
         calibration=pd.DataFrame(calibration_rows),
+    )
+    fit_rows = rows_for(snapshots, trained.split.fit_years)
+    evaluation.group_calibration = evaluation.group_calibration.merge(
+        observed_in(fit_rows, config.fairness), on=["attribute", "group"], how="left"
     )
     return RunResult(trained, models, evaluation, test_rows)
 

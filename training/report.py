@@ -203,10 +203,17 @@ def group_calibration_table(evaluation: Evaluation, model: str) -> pd.DataFrame:
     out = table[["attribute", "group", "pupils"]].copy()
     out["predicted"] = table["predicted"].map(lambda v: _fmt(float(v)))
     out["observed"] = table["observed"].map(lambda v: _fmt(float(v)))
+    if "observed_fit" in table:
+        out["observed, fitting years"] = table["observed_fit"].map(lambda v: _fmt(float(v)))
     out["gap"] = [
         f"{_fmt(float(g), 3)}{' !' if flag else ''}"
         for g, flag in zip(table["gap"], table["gap_flag"], strict=True)
     ]
+    if "gap_low" in table:
+        out["gap [95%]"] = [
+            "—" if math.isnan(lo) else f"[{_fmt(float(lo), 3)}, {_fmt(float(hi), 3)}]"
+            for lo, hi in zip(table["gap_low"], table["gap_high"], strict=True)
+        ]
     return out
 
 
@@ -393,7 +400,8 @@ def render_report(
         markdown_table(fairness_table(evaluation, model)),
         "",
         f"Calibration within groups, weeks 1–{config.fairness.calibration_weeks} pooled "
-        f"(`!` above {config.fairness.calibration_gap_max}, gated):",
+        f"(`!`: beyond {config.fairness.calibration_gap_max} with its whole 95% interval, "
+        "gated):",
         "",
         markdown_table(group_calibration_table(evaluation, model)),
         "",
@@ -468,7 +476,10 @@ burden, not gated.
 
 {fairness}
 
-Calibration within groups, the first weeks pooled:
+Calibration within groups, the first weeks pooled (`!`: beyond the bound with its whole 95%
+interval). "Observed, fitting years" is the group's rate in the years the model learned from:
+where the test year's rate moved away from it, the gap is that year's change as much as the
+model's error.
 
 {group_calibration}
 

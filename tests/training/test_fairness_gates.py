@@ -140,22 +140,40 @@ def test_groups_with_too_few_absentees_are_not_judged() -> None:
     assert small["too_small"].all() and not small["recall_flag"].any()
 
 
-def test_calibration_within_groups_flags_a_group_predicted_too_low() -> None:
-    # Weeks 1-2, two groups of 60 pupils: A predicted 0.2 with 20% PA; B predicted 0.2 with 30%.
-    n = 60
-    label = np.r_[np.zeros(48), np.ones(12), np.zeros(42), np.ones(18)].astype(int)
+def _two_groups(n: int) -> tuple:
+    """Weeks 1-2, two groups of ``n`` pupils, everyone predicted 0.2: A with 20% PA, B 30%."""
+    a, b = n // 5, 3 * n // 10
+    label = np.r_[np.zeros(n - a), np.ones(a), np.zeros(n - b), np.ones(b)].astype(int)
     rows = pd.DataFrame({"audit_fsm": ["A"] * n + ["B"] * n})
     frame = frame_of(np.tile(label, 2), np.tile(np.arange(2 * n), 2), np.repeat([1, 2], 2 * n))
-    rows = pd.concat([rows, rows], ignore_index=True)
+    return frame, pd.concat([rows, rows], ignore_index=True), np.full(4 * n, 0.2)
+
+
+def test_calibration_within_groups_flags_a_group_predicted_too_low() -> None:
     config = FairnessConfig(attributes=["fsm"], min_group_size=50, calibration_weeks=2)
-    table = calibration_within_groups(frame, rows, np.full(4 * n, 0.2), config)
+    table = calibration_within_groups(*_two_groups(600), config)
     pooled = table[table["week"] == 0].set_index("group")
     assert pooled.loc["A", "gap"] == pytest.approx(0.0)
     assert pooled.loc["B", "gap"] == pytest.approx(-0.1)
+    # 600 pupils: the interval (about ±0.04) lies wholly below −0.03
+    assert pooled.loc["B", "gap_high"] < -0.03 < pooled.loc["A", "gap_high"]
     assert bool(pooled.loc["B", "gap_flag"]) and not bool(pooled.loc["A", "gap_flag"])
     assert set(table["week"]) == {0, 1, 2}
     breaches = fairness_breaches(pd.DataFrame(), table)
     assert breaches[["kind", "group"]].values.tolist() == [["calibration gap", "B"]]
+
+
+def test_a_gap_that_could_be_chance_is_reported_not_gated() -> None:
+    # The same 10-point gap in 60 pupils: its interval reaches back within ±0.03.
+    config = FairnessConfig(attributes=["fsm"], min_group_size=50, calibration_weeks=2)
+    pooled = calibration_within_groups(*_two_groups(60), config).query("week == 0")
+    b = pooled.set_index("group").loc["B"]
+    assert b["gap"] == pytest.approx(-0.1) and b["gap_high"] > -0.03
+    assert not pooled["gap_flag"].any()
+    # without a bootstrap the point estimate decides
+    no_boot = FairnessConfig(attributes=["fsm"], min_group_size=50, calibration_weeks=2,
+                             bootstrap=0)  # fmt: skip
+    assert calibration_within_groups(*_two_groups(60), no_boot)["gap_flag"].sum() == 1
 
 
 def gate_summary(**changes) -> dict:
