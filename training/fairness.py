@@ -328,18 +328,16 @@ def _gap_interval(table: pd.DataFrame, replicates: int, rng: np.random.Generator
     )
     group = per_pupil.index.get_level_values("group")
     out = {}
-    for name in pd.unique(group):
+    for name in pd.unique(group) if replicates else []:
         mine = per_pupil[group == name]
-        if replicates == 0:
-            out[name] = (np.nan, np.nan)
-            continue
         w = rng.poisson(1.0, size=(replicates, len(mine))).astype(float)
         n = w @ mine["n"].to_numpy(float)
         with np.errstate(invalid="ignore", divide="ignore"):
             gaps = (w @ mine["p"].to_numpy(float) - w @ mine["y"].to_numpy(float)) / n
         gaps = gaps[np.isfinite(gaps)]
         out[name] = tuple(np.quantile(gaps, [0.025, 0.975])) if len(gaps) else (np.nan, np.nan)
-    return pd.DataFrame.from_dict(out, orient="index", columns=["gap_low", "gap_high"])
+    intervals = pd.DataFrame.from_dict(out, orient="index", columns=["gap_low", "gap_high"])
+    return intervals.reindex(pd.unique(group))
 
 
 def observed_in(rows: pd.DataFrame, config: FairnessConfig) -> pd.DataFrame:

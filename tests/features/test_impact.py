@@ -37,6 +37,25 @@ def _marks(absent_share: dict[str, list[float]], rng: np.random.Generator) -> pd
     return pd.DataFrame(rows, columns=["school_urn", "upn", "date", "session", "code"])
 
 
+def _roll_and_referrals(
+    shares: dict[str, list[float]], referred: list[str], year_group: int = 8
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every pupil of ``shares`` in one year group of school 100001, 2024/25; ``referred`` all
+    referred on the Monday of the seventh week."""
+    year_groups = pd.DataFrame(
+        {"school_urn": 100001, "upn": list(shares), "academic_year": "2024/25",
+         "year_group": year_group}
+    )  # fmt: skip
+    referrals = pd.DataFrame(
+        {
+            "school_urn": 100001,
+            "upn": referred,
+            "referred_on": pd.Timestamp(MONDAY + dt.timedelta(days=42)),
+        }
+    )
+    return year_groups, referrals
+
+
 def test_weekly_attendance_counts_sessions():
     marks = _marks({"A": [0.2, 0.0]}, np.random.default_rng(0))
     weekly = weekly_attendance(marks)
@@ -55,16 +74,7 @@ def test_naive_figures_by_hand_and_adjusted_against_regression_to_the_mean():
     for upn in referred:  # alike, and support adds 10 points (one session a week back)
         shares[upn] = [0.0] * 3 + [0.5] * 3 + [0.0] * (WEEKS - 6)
     marks = _marks(shares, rng)
-    year_groups = pd.DataFrame(
-        {"school_urn": 100001, "upn": list(shares), "academic_year": "2024/25", "year_group": 8}
-    )
-    referrals = pd.DataFrame(
-        {
-            "school_urn": 100001,
-            "upn": referred,
-            "referred_on": pd.Timestamp(MONDAY + dt.timedelta(days=42)),
-        }
-    )
+    year_groups, referrals = _roll_and_referrals(shares, referred)
     matched = match_referrals(marks, referrals, year_groups)
     naive = naive_figures(matched)
     # before: 6 weeks, 15 of 60 sessions absent → 75%; after: 100% → +25 points
@@ -84,16 +94,7 @@ def test_naive_figures_by_hand_and_adjusted_against_regression_to_the_mean():
 def test_a_referral_without_ten_weeks_of_follow_up_is_not_counted():
     shares = {f"C{i}": [0.2] * 12 for i in range(8)} | {"R": [0.3] * 12}
     marks = _marks(shares, np.random.default_rng(0))
-    year_groups = pd.DataFrame(
-        {"school_urn": 100001, "upn": list(shares), "academic_year": "2024/25", "year_group": 3}
-    )
-    referrals = pd.DataFrame(
-        {
-            "school_urn": [100001],
-            "upn": ["R"],
-            "referred_on": [pd.Timestamp(MONDAY + dt.timedelta(days=42))],
-        }
-    )
+    year_groups, referrals = _roll_and_referrals(shares, ["R"], year_group=3)
     report = impact_report(marks, referrals, year_groups, replicates=50)
     assert report["referrals"] == 0
     assert report["adjusted"]["estimate"] is None
@@ -113,16 +114,7 @@ def test_the_bootstrap_refits_the_bias_correction_on_reweighted_pupils():
     for upn in referred:
         shares[upn] = [0.0] * 3 + [0.7] * 3 + [0.3] * (WEEKS - 6)
     marks = _marks(shares, rng)
-    year_groups = pd.DataFrame(
-        {"school_urn": 100001, "upn": list(shares), "academic_year": "2024/25", "year_group": 8}
-    )
-    referrals = pd.DataFrame(
-        {
-            "school_urn": 100001,
-            "upn": referred,
-            "referred_on": pd.Timestamp(MONDAY + dt.timedelta(days=42)),
-        }
-    )
+    year_groups, referrals = _roll_and_referrals(shares, referred)
     matched = match_referrals(marks, referrals, year_groups)
     assert len(matched.row) == 6
     ones = np.ones((1, matched.n_rows))
