@@ -1,8 +1,8 @@
 """Benchmark: features and scores on Spark local[2] beside the pandas engine (issue 13).
 
 For each size (pupil-years; two academic years, 2023/24 and 2024/25, so last year's outcomes
-are in play) it simulates an authority once (cached under benchmarks/.cache, partitioned
-layout), then, each in a fresh child process so that peak memory is the step's own:
+are in play) it simulates an authority once — above 50,000 pupils a region of authorities of
+50,000, one at a time — (cached under benchmarks/.cache, partitioned layout), then, each in a fresh child process so that peak memory is the step's own:
 
 * ``features/pandas`` — ``snapshots_from_directory`` (marks.parquet, one process), skipped
   above ``--pandas-max`` pupil-years, where its dense arrays would not fit beside the others'
@@ -42,10 +42,17 @@ SCORE_WEEK = 20
 MODEL_NAME = "bench-attendance-risk"
 
 
+PUPILS_PER_AUTHORITY = 50_000
+"""Above this many pupils a size is simulated as a region of authorities of this size, one at
+a time (``ews simulate --authorities``): one authority in memory at once."""
+
+
 def ensure_authority(pupil_years: int) -> Path:
+    pupils = pupil_years // 2
+    authorities = max(1, -(-pupils // PUPILS_PER_AUTHORITY))
     return simulated_authority(
-        f"spark-authority-{pupil_years}", pupil_years // 2, YEARS, 13, "--partitioned",
-        written="marks",
+        f"spark-authority-{pupil_years}", pupils, YEARS, 13, "--partitioned",
+        "--authorities", str(authorities), written="marks",
     )  # fmt: skip
 
 

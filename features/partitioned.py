@@ -42,16 +42,19 @@ def marks_with_partitions(marks: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_partitioned_marks(marks: pd.DataFrame, out_dir: Path) -> Path:
+def write_partitioned_marks(marks: pd.DataFrame, out_dir: Path, *, replace: bool = True) -> Path:
     """Write ``marks`` (canonical columns) under ``out_dir/marks`` partitioned by academic year
-    and school, replacing what an earlier run wrote there. Returns the marks directory."""
+    and school, replacing what an earlier run wrote there (``replace=False``: only the
+    partitions of these marks' schools and years, keeping the others — how several
+    authorities, or several exports, are written into one tree). Returns the marks
+    directory."""
     import shutil
 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     target = Path(out_dir) / MARKS_DIR
-    if target.exists():
+    if replace and target.exists():
         shutil.rmtree(target)
     frame = marks_with_partitions(marks)
     for column in ("code", "session", "upn"):

@@ -24,6 +24,7 @@ from simulator.model import (
 )
 from simulator.population import (
     Cohort,
+    UpnAllocator,
     initial_population,
     make_schools,
     next_year,
@@ -244,14 +245,18 @@ def _initial_carry(
     return _carry_over(episodes, config.dynamics, calendar_shapes.n_days, rng)
 
 
-def simulate_authority(config: SimulationConfig | None = None) -> SimulatedAuthority:
-    """Simulate the LA described by ``config`` (deterministic for its seed)."""
+def simulate_authority(
+    config: SimulationConfig | None = None, upns: UpnAllocator | None = None
+) -> SimulatedAuthority:
+    """Simulate the LA described by ``config`` (deterministic for its seed). ``upns``: an
+    allocator shared with other authorities (:mod:`simulator.region`), so that no two pupils
+    of a region share a UPN."""
     config = config or SimulationConfig()
     rng = np.random.default_rng(config.seed)
     distributions = RateDistributions(config.regime)
     fit = config.baseline or baseline_fit(config.regime)
     schools = make_schools(config, rng)
-    cohort = Cohort(config)
+    cohort = Cohort(config, upns)
     urns = schools["school_urn"].to_numpy()
     rho = config.persistence
     carry_columns = _carry_columns(len(config.dynamics.episodes))
@@ -371,20 +376,31 @@ def simulate_authority(config: SimulationConfig | None = None) -> SimulatedAutho
     )
 
 
-def headline_figures(authority: SimulatedAuthority) -> pd.DataFrame:
-    """Per academic year and phase (and ``all``), computed from the marks with
-    :mod:`features.arithmetic`: ``enrolments, overall_absence, persistent_absence,
-    severe_absence`` (rates as fractions)."""
+def year_enrolments_totals(authority: SimulatedAuthority) -> pd.DataFrame:
+    """:func:`~features.arithmetic.enrolment_totals` of each simulated year's marks, with
+    ``academic_year`` and the school's ``phase``: what :func:`headline_figures` sums (one row
+    per enrolment, so several authorities' can be summed together)."""
     phase_of = authority.schools.set_index("school_urn")["phase"]
-    rows = []
+    parts = []
     dates = authority.marks["date"]
     for year in authority.config.years:
         first, last = academic_year_bounds(year)
         in_year = ((dates >= pd.Timestamp(first)) & (dates <= pd.Timestamp(last))).to_numpy()
         enrolments = enrolment_totals(authority.marks[in_year])
         enrolments["phase"] = enrolments["school_urn"].map(phase_of).to_numpy()
-        by_phase = area_totals(enrolments, by=["phase"])
-        overall = area_totals(enrolments)
+        enrolments.insert(0, "academic_year", year)
+        parts.append(enrolments)
+    return pd.concat(parts, ignore_index=True)
+
+
+def figures_of_enrolments(enrolments: pd.DataFrame) -> pd.DataFrame:
+    """Per academic year and phase (and ``all``) of :func:`year_enrolments_totals`' rows:
+    ``enrolments, overall_absence, persistent_absence, severe_absence`` (rates as
+    fractions)."""
+    rows = []
+    for year, of_year in enrolments.groupby("academic_year", sort=True):
+        by_phase = area_totals(of_year, by=["phase"])
+        overall = area_totals(of_year)
         overall["phase"] = "all"
         for frame in (by_phase, overall):
             for record in frame.to_dict("records"):
@@ -399,3 +415,10 @@ def headline_figures(authority: SimulatedAuthority) -> pd.DataFrame:
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def headline_figures(authority: SimulatedAuthority) -> pd.DataFrame:
+    """Per academic year and phase (and ``all``), computed from the marks with
+    :mod:`features.arithmetic`: ``enrolments, overall_absence, persistent_absence,
+    severe_absence`` (rates as fractions)."""
+    return figures_of_enrolments(year_enrolments_totals(authority))

@@ -13,6 +13,9 @@ import typer
 if TYPE_CHECKING:
     import pandas as pd
 
+    from simulator.authority import SimulatedAuthority
+    from simulator.config import SimulationConfig
+
 
 def format_headline_table(figures: pd.DataFrame) -> str:
     """Headline figures (from :func:`simulator.authority.headline_figures`) as a
@@ -26,6 +29,64 @@ def format_headline_table(figures: pd.DataFrame) -> str:
             f"{row.severe_absence:>7.2%}"
         )
     return "\n".join(lines)
+
+
+def _simulate_region(
+    config: SimulationConfig,
+    authorities: int,
+    out: Path,
+    partitioned: bool,
+    register_files: bool,
+    support_effect: float | None,
+    report: bool,
+) -> None:
+    """``ews simulate --authorities N``: :func:`simulator.region.simulate_region`."""
+    import time
+
+    from simulator.region import simulate_region
+
+    alone = [
+        name
+        for name, given in (
+            ("--register-files", register_files),
+            ("--support-effect", support_effect is not None),
+            ("--report", report),
+        )
+        if given
+    ]
+    if alone:
+        typer.echo(
+            f"error: {', '.join(alone)} simulate one authority: leave out --authorities, or "
+            f"simulate the region without {'them' if len(alone) > 1 else 'it'}",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    started = time.perf_counter()
+
+    def written(authority: SimulatedAuthority) -> None:
+        typer.echo(
+            f"  {authority.config.la_name} (LA {authority.config.la_code}): "
+            f"{len(authority.schools)} schools, {len(authority.pupils):,} pupil-years, "
+            f"{len(authority.marks):,} marks ({time.perf_counter() - started:.0f} s)"
+        )
+
+    try:
+        counts, figures = simulate_region(
+            config, authorities, out, partitioned=partitioned, progress=written
+        )
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(
+        f"Simulated a region of {authorities} authorities ({counts['schools']} schools, regime "
+        f"{config.regime}, seed {config.seed}): {counts['pupils']:,} pupil-years, "
+        f"{counts['marks']:,} marks, {counts['episodes']:,} episodes in "
+        f"{time.perf_counter() - started:.1f} s -> {out}"
+    )
+    if partitioned:
+        typer.echo(f"Partitioned marks (academic year × school) under {Path(out) / 'marks'}")
+    typer.echo("")
+    typer.echo(format_headline_table(figures))
 
 
 def simulate(
@@ -92,6 +153,16 @@ def simulate(
             "`ews features --engine spark` reads.",
         ),
     ] = False,
+    authorities: Annotated[
+        int,
+        typer.Option(
+            "--authorities",
+            help="Simulate a region of this many neighbouring local authorities, --pupils (and "
+            "--schools) shared between them, one at a time: memory is bounded by one "
+            "authority, so national-scale test sets fit (docs/scale.md).",
+            min=1,
+        ),
+    ] = 1,
     report: Annotated[
         bool,
         typer.Option(
@@ -125,6 +196,11 @@ def simulate(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
+    if authorities > 1:
+        _simulate_region(
+            config, authorities, out, partitioned, register_files, support_effect, report
+        )
+        return
     started = time.perf_counter()
     authority = simulate_authority(config)
     support = None

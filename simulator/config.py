@@ -122,6 +122,7 @@ class SimulationConfig:
     seed: int = 0
     la_name: str = "Northvale"
     la_code: int = 990  # not a real LA code
+    urn_base: int = 100_000  # schools' URNs are drawn from [urn_base, urn_base + 50,000)
     term_dates: Mapping[str, TermDates] = field(default_factory=dict)
     # Share of each year group in special schools, as a multiple of the DfE's (~1.8% of
     # pupils aged 5-15); more special pupils make special-school figures less noisy.
@@ -167,6 +168,10 @@ class SimulationConfig:
             raise ValueError("school_effect_share must be in [0, 1)")
         if not 0 < self.la_code < 1000:
             raise ValueError(f"la_code is a 3-digit LA number, not {self.la_code}")
+        if not 100_000 <= self.urn_base <= 950_000:
+            raise ValueError(
+                f"urn_base must leave 6-digit URNs (100000-950000), not {self.urn_base}"
+            )
         for year, dates in self.term_dates.items():
             if year not in self.years:
                 raise ValueError(f"term dates given for {year}, which is not simulated")

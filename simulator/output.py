@@ -20,7 +20,7 @@ EPISODES_FILE = "episodes.parquet"
 _DATE_COLUMNS = ("date_of_birth", "entry_date", "leaving_date")
 
 
-def _iso_dates(frame: pd.DataFrame) -> pd.DataFrame:
+def iso_dates(frame: pd.DataFrame) -> pd.DataFrame:
     """Date columns as ISO strings (empty where missing)."""
     out = frame.copy()
     for column in _DATE_COLUMNS:
@@ -41,7 +41,7 @@ def write_authority(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     authority.schools[SCHOOL_COLUMNS].to_csv(out_dir / "schools.csv", index=False)
-    _iso_dates(authority.pupils[PUPIL_COLUMNS]).to_csv(out_dir / "pupils.csv", index=False)
+    iso_dates(authority.pupils[PUPIL_COLUMNS]).to_csv(out_dir / "pupils.csv", index=False)
     authority.marks.to_parquet(out_dir / "marks.parquet", index=False, compression="zstd")
     # The truth, apart: which pupil had which difficulty when. Evaluation may read it; no
     # feature, model input or service code may (tests/simulator/test_truth_kept_apart.py).
@@ -103,7 +103,7 @@ def write_register_files(
         school_dir = Path(registers_dir) / str(int(urn))
         school_dir.mkdir(parents=True, exist_ok=True)
         school_roster = roster[roster["school_urn"] == urn][ROSTER_COLUMNS]
-        _iso_dates(school_roster).to_csv(school_dir / "roster.csv", index=False)
+        iso_dates(school_roster).to_csv(school_dir / "roster.csv", index=False)
         rosters += 1
         register = pd.DataFrame(
             {

@@ -52,6 +52,7 @@ EHC_SHARE_OF_SEN = {"primary": 0.16, "secondary": 0.18, "special": 1.0}
 
 PHASES = ("primary", "secondary", "special")
 OTHER_LA_CODES = np.arange(980, 990)  # fictional LAs that joiners come from
+URN_SPAN = 50_000  # an authority's URNs are drawn from config.urn_base + [0, URN_SPAN)
 OVERFLOW_ESTABLISHMENT = 9000  # pseudo establishment numbers when 1,000 serials run out
 
 
@@ -111,7 +112,9 @@ def make_schools(config: SimulationConfig, rng: np.random.Generator) -> pd.DataF
         ["primary"] * n_primary + ["secondary"] * n_secondary + ["special"] * n_special
     )
 
-    urns = np.sort(rng.choice(np.arange(100000, 150000), size=n, replace=False)).astype(np.int32)
+    first_urn = config.urn_base
+    urns = np.sort(rng.choice(np.arange(first_urn, first_urn + URN_SPAN), size=n, replace=False))
+    urns = urns.astype(np.int32)
     rng.shuffle(urns)
     establishment = np.concatenate(
         [2001 + np.arange(n_primary), 4001 + np.arange(n_secondary), 7001 + np.arange(n_special)]
@@ -177,7 +180,7 @@ def choose_schools(
 class Cohort:
     """Draws new pupils' characteristics for one regime (DfE joint shares)."""
 
-    def __init__(self, config: SimulationConfig) -> None:
+    def __init__(self, config: SimulationConfig, upns: UpnAllocator | None = None) -> None:
         self.config = config
         self.shares = characteristic_shares(config.regime)
         self.unclassified_share = unclassified_share(config.regime)
@@ -185,7 +188,8 @@ class Cohort:
         self.special_share = (
             special_school_share(config.regime) * config.special_pupil_factor
         ).clip(upper=0.5)
-        self.upns = UpnAllocator()
+        # Shared by the authorities of one region (simulator.region): UPNs are unique in England.
+        self.upns = upns or UpnAllocator()
         self.next_pid = 0
 
     def new_pupils(
