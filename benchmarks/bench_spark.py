@@ -2,7 +2,8 @@
 
 For each size (pupil-years; two academic years, 2023/24 and 2024/25, so last year's outcomes
 are in play) it simulates an authority once — above 50,000 pupils a region of authorities of
-50,000, one at a time — (cached under benchmarks/.cache, partitioned layout), then, each in a fresh child process so that peak memory is the step's own:
+50,000, one at a time — (cached under benchmarks/.cache, partitioned layout), then, each in a
+fresh child process so that peak memory is the step's own:
 
 * ``features/pandas`` — ``snapshots_from_directory`` (marks.parquet, one process), skipped
   above ``--pandas-max`` pupil-years, where its dense arrays would not fit beside the others'
@@ -176,7 +177,9 @@ def run_step(step: str, data_dir: Path) -> dict:
     )
     parent = psutil.Process(proc.pid)
     peak = 0
+    loads: list[float] = []
     while proc.poll() is None:
+        loads.append(os.getloadavg()[0])
         try:
             tree = [parent, *parent.children(recursive=True)]
             peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
@@ -188,6 +191,9 @@ def run_step(step: str, data_dir: Path) -> dict:
         raise SystemExit(f"{step} on {data_dir} failed (exit {proc.returncode})")
     measured = json.loads(stdout.strip().splitlines()[-1])
     measured["peak_tree_rss_mb"] = peak / 2**20
+    # How busy the machine was meanwhile (1-minute load average, polled with the memory): on
+    # 2 cores, anything well above 2 means other work slowed the step.
+    measured["load_average_mean"] = sum(loads) / len(loads) if loads else os.getloadavg()[0]
     return measured
 
 
@@ -233,13 +239,17 @@ def main() -> None:
         results["sizes"][str(size)] = entry
         path.write_text(json.dumps(results, indent=2))
     print()
-    print(f"{'pupil-years':>11} {'marks':>12} {'step':<16} {'s':>8} {'rate':>14} {'peak MB':>8}")
+    print(
+        f"{'pupil-years':>11} {'marks':>12} {'step':<16} {'s':>8} {'rate':>14} {'peak MB':>8} "
+        f"{'load':>5}"
+    )
     for size, entry in sorted(results["sizes"].items(), key=lambda kv: int(kv[0])):
         for step, m in entry["steps"].items():
             unit = "marks/s" if step.startswith("features") else "pupils/s"
             print(
                 f"{int(size):>11,} {entry['marks']:>12,} {step:<16} {m['seconds']:>8.1f} "
-                f"{m['per_s']:>10,.0f} {unit:<8} {m['peak_tree_rss_mb']:>8,.0f}"
+                f"{m['per_s']:>10,.0f} {unit:<8} {m['peak_tree_rss_mb']:>8,.0f} "
+                f"{m.get('load_average_mean', float('nan')):>5.1f}"
             )
     print(f"\nwrote {path}")
 
