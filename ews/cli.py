@@ -27,6 +27,7 @@ app.command("summarise")(features_cli.summarise)
 app.command("features")(snapshots_cli.features)
 app.command("impact")(impact_cli.impact)
 app.command("score")(snapshots_cli.score)
+app.command("figures")(snapshots_cli.figures)
 
 
 def _register_optional() -> None:

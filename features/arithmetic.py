@@ -360,3 +360,35 @@ def dfe_cohort(marks: pd.DataFrame, roster: pd.DataFrame | None) -> pd.DataFrame
         },
         index=marks.index,
     )
+
+
+# --- headline figures of many schools -----------------------------------------------------------
+
+FIGURE_LEVELS = {
+    "school": ["academic_year", "la", "school_urn"],
+    "la": ["academic_year", "la"],
+    "england": ["academic_year"],
+}
+"""The levels of :func:`area_figures` (and the Spark engine's ``national_figures``) and the
+keys of each; ``england`` is everything in the data."""
+
+
+def area_figures(
+    marks: pd.DataFrame, schools: pd.DataFrame, roster: pd.DataFrame | None = None
+) -> dict[str, pd.DataFrame]:
+    """Headline figures (:func:`area_totals`) per school, local authority and for the whole
+    data (:data:`FIGURE_LEVELS`), per academic year (``2024/25``; the year of each mark's
+    date). ``schools`` gives each school's ``la``. With ``roster`` only the DfE cohort's marks
+    count (:func:`dfe_cohort`); without, every mark."""
+    from features.calendar import academic_years_of
+
+    if roster is not None:
+        marks = marks[dfe_cohort(marks, roster)["in_dfe_cohort"].to_numpy()]
+    marks = marks.assign(
+        academic_year=academic_years_of(marks["date"]).astype(str).to_numpy(),
+        school_urn=marks["school_urn"].astype(np.int64),
+    )
+    enrolments = enrolment_totals(marks, by=["academic_year", "school_urn", "upn"])
+    la = schools[["school_urn", "la"]].astype({"school_urn": np.int64, "la": str})
+    enrolments = enrolments.merge(la, on="school_urn", how="left")
+    return {level: area_totals(enrolments, by=by) for level, by in FIGURE_LEVELS.items()}

@@ -1,4 +1,5 @@
-"""``ews features``: snapshot features for a simulated (or exported) authority."""
+"""``ews features``, ``ews score`` and ``ews figures``: snapshot features, batch scores and
+headline figures for a simulated (or exported) authority, on pandas or Spark."""
 
 from __future__ import annotations
 
@@ -200,3 +201,94 @@ def score(
         f"scored {rows:,} rows with {model} to {out}/ (Spark, {master}) in "
         f"{time.perf_counter() - started:.1f} s"
     )
+
+
+class Cohort(StrEnum):
+    """Whose marks ``ews figures`` counts (:data:`features.spark.COHORTS`)."""
+
+    dfe = "dfe"
+    all = "all"
+
+
+def figures(
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data", help="Directory of `ews simulate` or `ews export` (schools, pupils, marks)."
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Directory to write school.csv, la.csv and england.csv to."),
+    ] = None,
+    cohort: Annotated[
+        Cohort,
+        typer.Option(
+            "--cohort",
+            help="dfe: the DfE's headline cohort (ages 5-15, from pupils.csv); all: every mark.",
+        ),
+    ] = Cohort.dfe,
+    year: Annotated[
+        list[str] | None,
+        typer.Option("--year", help="Only these academic years (repeatable), e.g. 2024/25."),
+    ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help="pandas (one process, marks.parquet) or spark (the partitioned marks).",
+        ),
+    ] = Engine.pandas,
+    master: Annotated[
+        str, typer.Option("--master", help="Spark master with --engine spark (local[2], ...).")
+    ] = "local[2]",
+) -> None:
+    """Headline figures (attendance, persistent and severe absence) per school, local authority
+    and overall, per academic year, in the DfE's arithmetic."""
+    import pandas as pd
+
+    from features.arithmetic import area_figures
+    from features.calendar import parse_academic_year
+
+    try:
+        for label in year or []:
+            parse_academic_year(label)
+        if engine is Engine.spark:
+            from features.spark import national_figures
+
+            frames = national_figures(_spark_or_exit(master), data, years=year, cohort=cohort.value)
+        else:
+            from features.snapshots import load_authority
+
+            schools, pupils, marks = load_authority(data)
+            if year:
+                from features.calendar import academic_years_of
+
+                marks = marks[academic_years_of(marks["date"]).isin(year).to_numpy()]
+            frames = area_figures(marks, schools, pupils if cohort is Cohort.dfe else None)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if frames["england"].empty:
+        typer.echo(
+            f"error: {data} has no marks" + (f" for {', '.join(year)}" if year else ""), err=True
+        )
+        raise typer.Exit(2)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for level, frame in frames.items():
+            frame.sort_values(list(frame.columns[:3])).to_csv(out / f"{level}.csv", index=False)
+    areas = pd.concat(
+        [frames["la"], frames["england"].assign(la="all")], ignore_index=True
+    ).sort_values(["academic_year", "la"])
+    typer.echo(
+        f"{'year':<8} {'area':<24} {'enrolments':>10} {'absence':>8} {'PA':>6} {'severe':>7}"
+    )
+    for r in areas.itertuples():
+        typer.echo(
+            f"{r.academic_year:<8} {str(r.la)[:24]:<24} {r.enrolments:>10,} "
+            f"{r.absence_rate:>8.1%} {r.persistent_absence_rate:>6.1%} "
+            f"{r.severe_absence_rate:>7.2%}"
+        )
+    where = f"; wrote school.csv, la.csv, england.csv to {out}" if out is not None else ""
+    typer.echo(f"cohort: {cohort.value}, engine: {engine.value}{where}")

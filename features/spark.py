@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from features.partitioned import MARKS_DIR, year_partition
+from features.partitioned import MARKS_DIR, year_label, year_partition
 from features.schema import KEY_COLUMNS, SNAPSHOT_COLUMNS
 from features.trajectory import COUNTER_COLUMNS, ENROLMENT_KEYS, TRAJECTORY_COLUMNS
 
@@ -358,47 +358,97 @@ def score_spark(
 # --- headline figures -------------------------------------------------------------------------
 
 
+ENROLMENT_FIELDS = [
+    "possible_sessions",
+    "attendance_sessions",
+    "authorised_absence",
+    "unauthorised_absence",
+]
+COHORTS = ("dfe", "all")
+"""Whose marks the national figures count: ``dfe`` — the DfE's headline cohort (compulsory
+school age, without the second half of the summer term for pupils aged 15:
+:func:`features.arithmetic.dfe_cohort`, from ``pupils.csv``); ``all`` — every mark."""
+
+
 def _school_enrolments(marks: pd.DataFrame) -> pd.DataFrame:
-    from features.arithmetic import TOTAL_COLUMNS, enrolment_totals
+    """One school-year's :func:`features.arithmetic.enrolment_totals` (one argument: PySpark
+    passes the group's key first to a function of two)."""
+    return _school_cohort_enrolments(marks, None)
 
+
+def _school_cohort_enrolments(marks: pd.DataFrame, roster: pd.DataFrame | None) -> pd.DataFrame:
+    """One school-year's :func:`features.arithmetic.enrolment_totals`; with ``roster`` (its
+    ``pupils.csv`` rows), of the DfE cohort's marks only."""
+    from features.arithmetic import dfe_cohort, enrolment_totals
+
+    dtypes = {"academic_year": str, "school_urn": "int64", "upn": str}
+    dtypes |= dict.fromkeys(ENROLMENT_FIELDS, "int64")
+    dtypes |= {"persistent_absence": bool, "severe_absence": bool}
+    columns = list(dtypes)
     marks = marks.astype({"school_urn": "int64"})
+    if roster is not None and not marks.empty:
+        roster = roster.astype({"school_urn": "int64", "upn": str})
+        marks = marks[dfe_cohort(marks, roster)["in_dfe_cohort"].to_numpy()]
+    if marks.empty:  # a roster without marks, or no pupil of the cohort
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
     totals = enrolment_totals(marks, by=["academic_year", "school_urn", "upn"])
-    return totals[
-        [
-            "academic_year",
-            "school_urn",
-            "upn",
-            *TOTAL_COLUMNS,
-            "persistent_absence",
-            "severe_absence",
-        ]
-    ].astype({c: "int64" for c in TOTAL_COLUMNS} | {"upn": str})
+    return totals[columns].astype(dict.fromkeys(ENROLMENT_FIELDS, "int64") | {"upn": str})
 
 
-def enrolment_totals_spark(marks: DataFrame) -> DataFrame:
-    """:func:`features.arithmetic.enrolment_totals` per academic year × school × pupil (the
-    year from the partition, ``2024-25``)."""
+def _enrolment_schema() -> Any:
     from pyspark.sql import types as T
 
-    schema = T.StructType(
+    return T.StructType(
         [
             T.StructField("academic_year", T.StringType()),
             T.StructField("school_urn", T.LongType()),
             T.StructField("upn", T.StringType()),
-            *[
-                T.StructField(c, T.LongType())
-                for c in (
-                    "possible_sessions",
-                    "attendance_sessions",
-                    "authorised_absence",
-                    "unauthorised_absence",
-                )
-            ],
+            *[T.StructField(c, T.LongType()) for c in ENROLMENT_FIELDS],
             T.StructField("persistent_absence", T.BooleanType()),
             T.StructField("severe_absence", T.BooleanType()),
         ]
     )
-    return marks.groupBy("academic_year", "school_urn").applyInPandas(_school_enrolments, schema)
+
+
+def read_roster(spark: SparkSession, data_dir: Path) -> DataFrame:
+    """``pupils.csv`` as the cohort needs it: ``academic_year`` as its partition value
+    (``2024-25``), ``school_urn`` a long, ``upn``, ``date_of_birth``, ``year_group``."""
+    from pyspark.sql import functions as F
+
+    path = Path(data_dir) / "pupils.csv"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{data_dir} lacks pupils.csv, which places each pupil in the DfE cohort: write it "
+            f"with `ews simulate --partitioned` or `ews export`, or count every pupil "
+            f"(cohort='all')"
+        )
+    pupils = spark.read.csv(str(path), header=True, inferSchema=False)
+    wanted = ["academic_year", "school_urn", "upn", "date_of_birth", "year_group"]
+    missing = [c for c in wanted[:3] if c not in pupils.columns]
+    if missing:
+        raise ValueError(f"{path} lacks the column(s) {', '.join(missing)}")
+    if not {"date_of_birth", "year_group"} & set(pupils.columns):
+        raise ValueError(f"{path} has neither date_of_birth nor year_group: no age to count by")
+    return pupils.select(
+        F.regexp_replace("academic_year", "/", "-").alias("academic_year"),
+        F.col("school_urn").cast("long").alias("school_urn"),
+        "upn",
+        *[c for c in wanted[3:] if c in pupils.columns],
+    )
+
+
+def enrolment_totals_spark(marks: DataFrame, roster: DataFrame | None = None) -> DataFrame:
+    """:func:`features.arithmetic.enrolment_totals` per academic year × school × pupil (the
+    year from the partition, ``2024-25``); with ``roster`` (:func:`read_roster`), of the DfE
+    cohort's marks only, each school-year's marks cogrouped with its roster rows."""
+    keys = ["academic_year", "school_urn"]
+    if roster is None:
+        return marks.groupBy(*keys).applyInPandas(_school_enrolments, _enrolment_schema())
+    return (
+        marks.groupBy(*keys)
+        .cogroup(roster.groupBy(*keys))
+        .applyInPandas(_school_cohort_enrolments, _enrolment_schema())
+    )
 
 
 def headline_figures_spark(enrolments: DataFrame, by: list[str]) -> DataFrame:
@@ -423,25 +473,38 @@ def headline_figures_spark(enrolments: DataFrame, by: list[str]) -> DataFrame:
 
 
 def national_figures(
-    spark: SparkSession, data_dir: Path, years: list[str] | None = None
+    spark: SparkSession,
+    data_dir: Path,
+    years: list[str] | None = None,
+    *,
+    cohort: str = "dfe",
 ) -> dict[str, pd.DataFrame]:
-    """Headline figures per school, per local authority and for the whole data (``england``),
-    per academic year, from the partitioned marks and ``schools.csv`` (for ``la``)."""
+    """:func:`features.arithmetic.area_figures` on Spark: headline figures per school, per
+    local authority and for the whole data (``england``), per academic year (``2024/25``),
+    from the partitioned marks, ``schools.csv`` (for ``la``) and, for the DfE cohort
+    (``cohort="dfe"``, the default: :data:`COHORTS`), ``pupils.csv``."""
     from pyspark.sql import functions as F
 
-    enrolments = enrolment_totals_spark(read_marks(spark, data_dir, years)).cache()
+    from features.arithmetic import FIGURE_LEVELS
+
+    if cohort not in COHORTS:
+        raise ValueError(f"cohort must be one of {', '.join(COHORTS)}, not {cohort!r}")
+    roster = read_roster(spark, data_dir) if cohort == "dfe" else None
+    marks = read_marks(spark, data_dir, years)
+    if roster is not None and years is not None:
+        roster = roster.where(F.col("academic_year").isin([year_partition(y) for y in years]))
+    enrolments = enrolment_totals_spark(marks, roster).cache()
     schools = spark.createDataFrame(
         pd.read_csv(Path(data_dir) / "schools.csv")[["school_urn", "la"]].astype(
             {"school_urn": "int64", "la": str}
         )
     )
     with_la = enrolments.join(F.broadcast(schools), on="school_urn", how="left")
-    out = {
-        "school": headline_figures_spark(with_la, ["academic_year", "la", "school_urn"]),
-        "la": headline_figures_spark(with_la, ["academic_year", "la"]),
-        "england": headline_figures_spark(with_la, ["academic_year"]),
-    }
-    frames = {level: frame.toPandas() for level, frame in out.items()}
+    frames = {}
+    for level, by in FIGURE_LEVELS.items():
+        frame: pd.DataFrame = headline_figures_spark(with_la, by).toPandas()
+        frame["academic_year"] = frame["academic_year"].map(year_label)
+        frames[level] = frame
     enrolments.unpersist()
     return frames
 
@@ -456,10 +519,12 @@ def as_float(values: pd.Series) -> np.ndarray:
 
 
 __all__ = [
+    "COHORTS",
     "enrolment_totals_spark",
     "headline_figures_spark",
     "national_figures",
     "read_marks",
+    "read_roster",
     "reason_columns",
     "score_spark",
     "snapshots_spark",

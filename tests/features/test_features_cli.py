@@ -162,3 +162,47 @@ def test_a_year_without_marks_is_an_error_not_an_empty_file(data_dir, tmp_path):
     assert "no marks for 2019/20" in result.output
     assert "2023/24, 2024/25" in result.output
     assert not out.exists()
+
+
+def test_figures_count_the_dfe_cohort_and_agree_with_the_pupils_labels(
+    data_dir, authority, tmp_path
+):
+    """``ews figures``: England's PA share is the share of enrolments (with possible sessions)
+    whose year-end label is PA — the same DfE cohort the labels use; ``--cohort all`` counts
+    the late summer of Year 11 too, so more possible sessions."""
+    from ews.cli import app
+
+    runner = CliRunner()
+    done = runner.invoke(app, ["figures", "--data", str(data_dir), "--out", str(tmp_path / "f")])
+    assert done.exit_code == 0, done.output
+    england = pd.read_csv(tmp_path / "f" / "england.csv").set_index("academic_year")
+    marks = authority.marks.assign(academic_year=academic_years_of(authority.marks["date"]))
+    counted = dfe_cohort(marks, authority.pupils)["in_dfe_cohort"].to_numpy()
+    totals = enrolment_totals(marks[counted], by=ENROLMENT)
+    totals = totals[totals["possible_sessions"] > 0]
+    for year, of_year in totals.groupby("academic_year", observed=True):
+        row = england.loc[str(year)]
+        assert row["enrolments"] == len(of_year)
+        assert row["persistent_absence_rate"] == pytest.approx(of_year["persistent_absence"].mean())
+        assert f"{row['persistent_absence_rate']:.1%}" in done.output
+    every = runner.invoke(
+        app, ["figures", "--data", str(data_dir), "--cohort", "all", "--out", str(tmp_path / "a")]
+    )
+    assert every.exit_code == 0, every.output
+    all_marks = pd.read_csv(tmp_path / "a" / "england.csv").set_index("academic_year")
+    assert (all_marks["possible_sessions"] > england["possible_sessions"]).all()
+
+
+def test_figures_refuse_a_bad_year_or_directory(data_dir, tmp_path):
+    from ews.cli import app
+
+    runner = CliRunner()
+    bad_year = runner.invoke(app, ["figures", "--data", str(data_dir), "--year", "2024-25"])
+    assert bad_year.exit_code == 2
+    assert "not of the form YYYY/YY" in bad_year.output
+    empty = runner.invoke(app, ["figures", "--data", str(tmp_path)])
+    assert empty.exit_code == 2
+    assert "lacks schools.csv, pupils.csv, marks.parquet" in empty.output
+    none = runner.invoke(app, ["figures", "--data", str(data_dir), "--year", "2019/20"])
+    assert none.exit_code == 2
+    assert "has no marks for 2019/20" in none.output

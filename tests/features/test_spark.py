@@ -89,21 +89,15 @@ def test_features_engine_spark_says_what_is_missing(spark, tmp_path: Path) -> No
     assert "ews simulate --partitioned" in result.output
 
 
-def test_national_figures_equal_the_arithmetic(spark, tiny_dir: Path) -> None:
-    from features.arithmetic import area_totals, enrolment_totals
-    from features.partitioned import marks_with_partitions
+@pytest.mark.parametrize("cohort", ["dfe", "all"])
+def test_national_figures_equal_the_arithmetic(spark, tiny_dir: Path, cohort: str) -> None:
+    from features.arithmetic import FIGURE_LEVELS, area_figures
+    from features.snapshots import load_authority
     from features.spark import national_figures
 
-    marks = marks_with_partitions(pd.read_parquet(tiny_dir / "marks.parquet"))
-    pupils = enrolment_totals(marks, by=["academic_year", "school_urn", "upn"])
-    schools = pd.read_csv(tiny_dir / "schools.csv").astype({"la": str})
-    pupils = pupils.merge(schools[["school_urn", "la"]], on="school_urn")
-    figures = national_figures(spark, tiny_dir)
-    levels = {
-        "school": ["academic_year", "la", "school_urn"],
-        "la": ["academic_year", "la"],
-        "england": ["academic_year"],
-    }
+    figures = national_figures(spark, tiny_dir, cohort=cohort)
+    schools, pupils, marks = load_authority(tiny_dir)
+    expected_figures = area_figures(marks, schools, pupils if cohort == "dfe" else None)
     columns = [
         "enrolments",
         "possible_sessions",
@@ -114,8 +108,8 @@ def test_national_figures_equal_the_arithmetic(spark, tiny_dir: Path) -> None:
         "severe_absence_rate",
     ]
     assert len(figures["school"]) == 6  # 3 schools × 2 years
-    for level, by in levels.items():
-        expected = area_totals(pupils, by=by).sort_values(by).reset_index(drop=True)
+    for level, by in FIGURE_LEVELS.items():
+        expected = expected_figures[level].sort_values(by).reset_index(drop=True)
         got = figures[level].sort_values(by).reset_index(drop=True)
         assert got[by].astype(str).equals(expected[by].astype(str)), level
         for column in columns:
@@ -125,3 +119,69 @@ def test_national_figures_equal_the_arithmetic(spark, tiny_dir: Path) -> None:
                 rtol=1e-12,
                 err_msg=f"{level} {column}",
             )
+
+
+def test_national_figures_count_the_dfe_cohort_by_default(spark, tiny_dir: Path) -> None:
+    """The DfE cohort leaves out the second half of the summer term of pupils aged 15: fewer
+    possible sessions than every mark, and only where there are such pupils."""
+    from features.spark import national_figures
+
+    dfe = national_figures(spark, tiny_dir)["school"].set_index(["academic_year", "school_urn"])
+    every = national_figures(spark, tiny_dir, cohort="all")["school"].set_index(
+        ["academic_year", "school_urn"]
+    )
+    fewer = dfe["possible_sessions"] < every["possible_sessions"]
+    schools = pd.read_csv(tiny_dir / "schools.csv").set_index("school_urn")["phase"]
+    phase = schools.reindex(dfe.index.get_level_values("school_urn")).to_numpy()
+    assert fewer[phase == "secondary"].all()
+    assert not fewer[phase == "primary"].any()
+
+
+def test_national_figures_say_what_is_missing(spark, tiny_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from features.spark import national_figures
+
+    shutil.copytree(tiny_dir / "marks", tmp_path / "marks")
+    shutil.copy(tiny_dir / "schools.csv", tmp_path / "schools.csv")
+    with pytest.raises(FileNotFoundError, match="pupils.csv"):
+        national_figures(spark, tmp_path)
+    with pytest.raises(ValueError, match="cohort must be one of dfe, all"):
+        national_figures(spark, tmp_path, cohort="everyone")
+    assert len(national_figures(spark, tmp_path, cohort="all")["school"]) == 6
+
+
+def test_figures_command_gives_the_same_figures_on_both_engines(
+    spark, tiny_dir: Path, tmp_path: Path
+) -> None:
+    from ews.cli import app
+
+    runner = CliRunner()
+    args = ["figures", "--data", str(tiny_dir), "--year", "2024/25"]
+    on_pandas = runner.invoke(app, [*args, "--out", str(tmp_path / "p")])
+    assert on_pandas.exit_code == 0, on_pandas.output
+    on_spark = runner.invoke(app, [*args, "--engine", "spark", "--out", str(tmp_path / "s")])
+    assert on_spark.exit_code == 0, on_spark.output
+    assert on_pandas.output.splitlines()[:-1] == on_spark.output.splitlines()[:-1]
+    assert "cohort: dfe, engine: spark" in on_spark.output
+    for level in ("school", "la", "england"):
+        a = pd.read_csv(tmp_path / "p" / f"{level}.csv")
+        b = pd.read_csv(tmp_path / "s" / f"{level}.csv")[a.columns]
+        assert (a["academic_year"] == "2024/25").all()
+        pd.testing.assert_frame_equal(a, b, check_dtype=False, rtol=1e-12)
+
+
+def test_a_school_year_without_cohort_marks_gives_typed_empty_totals(tiny_dir: Path) -> None:
+    """A roster group without marks (or marks without a roster row: cohort unknown) gives no
+    enrolments, in the schema Spark expects."""
+    from features.partitioned import marks_with_partitions
+    from features.spark import _school_cohort_enrolments
+
+    marks = marks_with_partitions(pd.read_parquet(tiny_dir / "marks.parquet")).head(50)
+    roster = pd.read_csv(tiny_dir / "pupils.csv", dtype={"upn": str}).head(0)
+    for got in (
+        _school_cohort_enrolments(marks.head(0), roster),
+        _school_cohort_enrolments(marks, roster),
+    ):
+        assert got.empty
+        assert got.dtypes["school_urn"] == "int64" and got.dtypes["possible_sessions"] == "int64"
