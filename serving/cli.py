@@ -209,9 +209,42 @@ def national_import(
     typer.echo(f"imported {len(figures)} England figures for {', '.join(years)}")
 
 
+def export(
+    out: Annotated[str, typer.Option("--out", help="A new (or empty) directory to write.")],
+    school: Annotated[
+        list[int] | None, typer.Option(help="Only this school's data (URN; repeat for several).")
+    ] = None,
+    year: Annotated[
+        list[str] | None, typer.Option(help="Only this academic year, e.g. 2024/25 (repeat).")
+    ] = None,
+) -> None:
+    """Export the service's schools, rosters (without names) and marks in the layout
+    ``ews features --engine spark`` reads (marks partitioned by academic year and school),
+    audited per school."""
+    from pathlib import Path
+
+    from serving.export import export_partitioned
+
+    db = _database()
+    try:
+        summary = export_partitioned(db, Path(out), schools=school, years=year)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    years = ", ".join(summary.years) or "no marks"
+    typer.echo(
+        f"exported {summary.schools} schools ({summary.school_years} school-years: {years}), "
+        f"{summary.roster_rows:,} roster rows, {summary.marks:,} marks to {summary.out_dir}"
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``serve``, ``keys``, ``audit`` and ``national`` to the ``ews`` command line."""
+    """Add ``serve``, ``keys``, ``audit``, ``national`` and ``export`` to the ``ews`` command
+    line."""
     app.command("serve")(serve)
+    app.command("export")(export)
     app.add_typer(keys_app, name="keys")
     app.command("audit")(audit)
     app.add_typer(national_app, name="national")
