@@ -279,7 +279,7 @@ def figures(
         for level, frame in frames.items():
             frame.sort_values(list(frame.columns[:3])).to_csv(out / f"{level}.csv", index=False)
     areas = pd.concat(
-        [frames["la"], frames["england"].assign(la="all")], ignore_index=True
+        [frames["la"], frames["england"].assign(la="all areas")], ignore_index=True
     ).sort_values(["academic_year", "la"])
     typer.echo(
         f"{'year':<8} {'area':<24} {'enrolments':>10} {'absence':>8} {'PA':>6} {'severe':>7}"
