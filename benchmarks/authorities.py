@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import pandas as pd
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 PROJECT = Path(__file__).resolve().parents[1]
@@ -25,3 +28,24 @@ def simulated_authority(
             cwd=PROJECT,
         )
     return out
+
+
+ROLLING_YEARS = ("2020/21", "2021/22", "2022/23", "2023/24", "2024/25")
+"""The early-warning benchmarks' authorities: five years, so that each of the two test years
+has at least one fitting year with history before it."""
+ROLLING_TEST_YEARS = ("2023/24", "2024/25")
+
+
+def rolling_origin_authority(seed: int, pupils: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One seed's authority of the early-warning benchmarks, simulated in process:
+    ``(snapshots, episodes)`` — the episodes are the simulator's ground truth, for evaluation
+    only."""
+    from simulator import SimulationConfig, simulate_authority, write_authority
+    from training.data import load_dataset
+
+    with tempfile.TemporaryDirectory(prefix="bench-authority-") as tmp:
+        authority = simulate_authority(
+            SimulationConfig(pupils=pupils, years=ROLLING_YEARS, seed=seed)
+        )
+        write_authority(authority, Path(tmp))
+        return load_dataset(Path(tmp)), pd.read_parquet(Path(tmp) / "episodes.parquet")

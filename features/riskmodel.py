@@ -55,7 +55,15 @@ HEADING_ARTIFACT_KEYS = {
     "heading_booster": HEADING_BOOSTER_FILE,
     "heading_calibration": HEADING_CALIBRATION_FILE,
 }
-"""The second segment's artifacts, for a model with one (:class:`Segment`)."""
+"""The heading-there segment's artifacts, for a model with one (:class:`Segment`)."""
+EARLY_BOOSTER_FILE = "booster_early.txt"
+EARLY_CALIBRATION_FILE = "calibration_early.json"
+EARLY_ARTIFACT_KEYS = {
+    "early_booster": EARLY_BOOSTER_FILE,
+    "early_calibration": EARLY_CALIBRATION_FILE,
+}
+"""The first-weeks segment's artifacts, for a model with one."""
+SEGMENT_ARTIFACT_KEYS = {"heading": HEADING_ARTIFACT_KEYS, "early": EARLY_ARTIFACT_KEYS}
 
 PROBABILITY_COLUMN = "risk_probability"
 
@@ -115,8 +123,9 @@ class Calibration:
 
 @dataclass(frozen=True)
 class Segment:
-    """A booster and its calibration for the rows routed to it (the *heading there* segment:
-    pupils not yet on the school's list, absence so far below ``heading_below``)."""
+    """A booster and its calibration for the rows routed to it: the *heading there* segment
+    (pupils not yet on the school's list, absence so far below ``heading_below``) or the
+    *first weeks* segment (every pupil in school weeks 1..``early_weeks``)."""
 
     booster: lgb.Booster
     calibration: Calibration
@@ -124,13 +133,15 @@ class Segment:
 
 @dataclass
 class RiskModel:
-    """A LightGBM booster, its calibration and its metadata; optionally a second segment.
+    """A LightGBM booster, its calibration and its metadata; optionally more segments.
 
-    With ``heading`` set, rows whose absence so far is below ``metadata["heading_below"]``
-    (pupils not on the school's "below 90%" list) are scored by that segment's booster and
-    calibration, the others by the larger of the two (:meth:`_heading_rows`): two questions,
-    two models, one probability of ending the year persistently absent per pupil, never lower
-    after more absence. ``name`` and ``version`` are the
+    With ``early`` set, every row of school weeks 1..``metadata["early_weeks"]`` is scored by
+    that segment (the first weeks, when there is little attendance to go on, are a question of
+    their own). With ``heading`` set, the other rows whose absence so far is below
+    ``metadata["heading_below"]`` (pupils not on the school's "below 90%" list) are scored by
+    that segment's booster and calibration, the rest by the larger of it and the main one
+    (:meth:`_heading_rows`): one probability of ending the year persistently absent per pupil,
+    never lower after more absence in the same week. ``name`` and ``version`` are the
     registry's (``None`` for a model loaded from a directory).
     """
 
@@ -140,11 +151,12 @@ class RiskModel:
     name: str | None = None
     version: str | None = None
     heading: Segment | None = None
+    early: Segment | None = None
     _features: list[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._features = list(self.metadata["features"])
-        boosters = [self.booster] + ([self.heading.booster] if self.heading else [])
+        boosters = [self.booster] + [s.booster for s in (self.heading, self.early) if s]
         for booster in boosters:
             if booster.feature_name() != self._features:
                 raise ValueError(
@@ -153,10 +165,26 @@ class RiskModel:
                 )
         if self.heading is not None and "heading_below" not in self.metadata:
             raise ValueError("a model with a heading-there segment needs metadata heading_below")
+        if self.early is not None and (
+            "early_weeks" not in self.metadata or "weeks_into_year" not in self._features
+        ):
+            raise ValueError(
+                "a model with a first-weeks segment needs metadata early_weeks and the feature "
+                "weeks_into_year"
+            )
 
-    def _heading_rows(self, matrix: np.ndarray) -> np.ndarray:
-        """Rows the heading-there segment scores (none without one): every pupil not on the
-        school's list, and a pupil on it whom the heading-there model rates higher.
+    def _early_rows(self, matrix: np.ndarray) -> np.ndarray:
+        """Rows of school weeks 1..``early_weeks``, which the first-weeks segment scores (none
+        without one)."""
+        if self.early is None:
+            return np.zeros(len(matrix), dtype=bool)
+        week = np.nan_to_num(matrix[:, self._features.index("weeks_into_year")])
+        return week <= float(self.metadata["early_weeks"])
+
+    def _heading_rows(self, matrix: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """Rows among ``candidates`` the heading-there segment scores (none without one):
+        every pupil not on the school's list, and a pupil on it whom the heading-there model
+        rates higher.
 
         The second part keeps the promise that more absence never lowers a score: a pupil who
         crosses 10% moves to the other booster, which could rate them lower than the one they
@@ -166,8 +194,8 @@ class RiskModel:
         if self.heading is None:
             return np.zeros(len(matrix), dtype=bool)
         ytd = np.nan_to_num(matrix[:, self._features.index("absence_rate_ytd")])
-        heading = ytd < float(self.metadata["heading_below"])
-        on_list = np.flatnonzero(~heading)
+        heading = candidates & (ytd < float(self.metadata["heading_below"]))
+        on_list = np.flatnonzero(candidates & ~heading)
         if len(on_list):
             part = matrix[on_list]
             main = self.calibration.apply(np.asarray(self.booster.predict(part)))
@@ -179,8 +207,13 @@ class RiskModel:
         self, matrix: np.ndarray
     ) -> list[tuple[np.ndarray, lgb.Booster, Calibration, str]]:
         """(rows, booster, calibration, baseline key) for each segment with rows."""
-        heading = self._heading_rows(matrix)
-        parts = [(~heading, self.booster, self.calibration, "contribution_baseline")]
+        early = self._early_rows(matrix)
+        heading = self._heading_rows(matrix, ~early)
+        parts = [(~heading & ~early, self.booster, self.calibration, "contribution_baseline")]
+        if self.early is not None:
+            parts.append(
+                (early, self.early.booster, self.early.calibration, "early_contribution_baseline")
+            )
         if self.heading is not None:
             parts.append(
                 (
@@ -319,7 +352,8 @@ class RiskModel:
     # -- files --
 
     def save(self, directory: Path) -> dict[str, str]:
-        """Write the three artifact files; returns ``{artifact key: path}`` for MLflow."""
+        """Write the artifact files (three, and two per extra segment); returns ``{artifact
+        key: path}`` for MLflow."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         paths = {key: str(directory / name) for key, name in ARTIFACT_KEYS.items()}
@@ -330,15 +364,16 @@ class RiskModel:
         Path(paths["metadata"]).write_text(
             json.dumps(self.metadata, indent=2, sort_keys=True, default=str), encoding="utf-8"
         )
-        if self.heading is not None:
-            heading = {key: str(directory / name) for key, name in HEADING_ARTIFACT_KEYS.items()}
-            Path(heading["heading_booster"]).write_text(
-                self.heading.booster.model_to_string(), encoding="utf-8"
-            )
-            Path(heading["heading_calibration"]).write_text(
-                json.dumps(self.heading.calibration.to_dict()), encoding="utf-8"
-            )
-            paths |= heading
+        for name, segment in (("heading", self.heading), ("early", self.early)):
+            if segment is not None:
+                files = {key: directory / file for key, file in SEGMENT_ARTIFACT_KEYS[name].items()}
+                files[f"{name}_booster"].write_text(
+                    segment.booster.model_to_string(), encoding="utf-8"
+                )
+                files[f"{name}_calibration"].write_text(
+                    json.dumps(segment.calibration.to_dict()), encoding="utf-8"
+                )
+                paths |= {key: str(path) for key, path in files.items()}
         return paths
 
     @classmethod
@@ -351,23 +386,35 @@ class RiskModel:
             json.loads(Path(paths["calibration"]).read_text(encoding="utf-8"))
         )
         metadata = json.loads(Path(paths["metadata"]).read_text(encoding="utf-8"))
-        heading = None
-        if "heading_booster" in paths:
-            heading = Segment(
-                lgb.Booster(model_str=Path(paths["heading_booster"]).read_text(encoding="utf-8")),
-                Calibration.from_dict(
-                    json.loads(Path(paths["heading_calibration"]).read_text(encoding="utf-8"))
-                ),
-            )
-        return cls(booster, calibration, metadata, name=name, version=version, heading=heading)
+        return cls(
+            booster,
+            calibration,
+            metadata,
+            name=name,
+            version=version,
+            heading=_segment_from(paths, "heading"),
+            early=_segment_from(paths, "early"),
+        )
 
     @classmethod
     def from_directory(cls, directory: Path) -> RiskModel:
         """Load the files :meth:`save` wrote."""
         directory = Path(directory)
-        names = ARTIFACT_KEYS | HEADING_ARTIFACT_KEYS
+        names = ARTIFACT_KEYS | HEADING_ARTIFACT_KEYS | EARLY_ARTIFACT_KEYS
         paths = {k: str(directory / n) for k, n in names.items() if (directory / n).is_file()}
         return cls.from_artifacts(paths)
+
+
+def _segment_from(paths: dict[str, str], name: str) -> Segment | None:
+    """The ``name`` segment (``heading``, ``early``) from its artifacts, if the model has it."""
+    if f"{name}_booster" not in paths:
+        return None
+    return Segment(
+        lgb.Booster(model_str=Path(paths[f"{name}_booster"]).read_text(encoding="utf-8")),
+        Calibration.from_dict(
+            json.loads(Path(paths[f"{name}_calibration"]).read_text(encoding="utf-8"))
+        ),
+    )
 
 
 class RiskPyfunc(PythonModel):

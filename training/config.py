@@ -111,6 +111,9 @@ class ModelConfig(_Section):
     booster for everyone. docs/modelling.md gives the evidence
     (benchmarks/bench_early_warning.py)."""
     heading_below: float = Field(0.10, gt=0, lt=1)
+    early_weeks: int = Field(6, ge=0, le=20)
+    """A booster of its own, for every pupil, in school weeks 1..``early_weeks`` (0: none);
+    the others are fitted on the weeks after. docs/modelling.md ("The first weeks") says why."""
 
 
 class EvaluationConfig(_Section):

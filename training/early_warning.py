@@ -18,6 +18,12 @@ rules (:func:`rule_scores`): last 4 weeks' absence, the year-to-date rate just u
 year's rate, and last 4 weeks' plus last year's rate — and, as the comparison a sceptic would
 ask for, the same rules with last year's persistent absentees put last as the model's list
 puts them (``… (known last)``).
+
+Two references say what is possible at all under these definitions (reported, never gated):
+:func:`reachable` — the newly-PA pupils whom *some* list could surface ``lead_weeks`` ahead
+(off the school's list two weeks running, early enough), and the *hindsight* list
+(:func:`hindsight_score`), which knows the year's outcomes: how far a list of this size could
+go if the registers told everything.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ RULE_LABELS = {
 }
 KNOWN_LAST = " (known last)"
 """Suffix of a rule whose list puts last year's persistent absentees after everyone else."""
+HINDSIGHT = "hindsight"
+HINDSIGHT_LABEL = "hindsight: knows who becomes PA (a ceiling, not a rule)"
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,37 @@ def crossing_weeks(rows: ListRows) -> pd.Series:
     first_week = table.groupby("enrolment")["week"].min()
     crossing = (last_off + 1).reindex(first_week.index)
     return crossing.fillna(first_week).astype(int)
+
+
+def reachable(rows: ListRows, lead_weeks: int = 4) -> pd.Series:
+    """Per newly-PA enrolment: could any extra list surface them ``lead_weeks`` ahead? Only
+    if they were off the school's list in two consecutive school weeks, the second at least
+    ``lead_weeks`` before their crossing week (a list of any size could do no more)."""
+    frame = rows.frame
+    table = pd.DataFrame(
+        {
+            "enrolment": frame.enrolment[rows.newly_pa],
+            "week": frame.week[rows.newly_pa],
+            "off": ~rows.on_school_list[rows.newly_pa],
+        }
+    ).sort_values(["enrolment", "week"], kind="stable")
+    before = table.groupby("enrolment")[["week", "off"]].shift(1)
+    twice = table["off"] & before["off"].eq(True) & (table["week"] == before["week"] + 1)
+    first = table[twice].groupby("enrolment")["week"].min()
+    crossing = crossing_weeks(rows)
+    return (first.reindex(crossing.index) <= crossing - lead_weeks).rename("reachable")
+
+
+def hindsight_score(rows: ListRows, lead_weeks: int = 4) -> np.ndarray:
+    """A list that knows the outcomes: each week, newly-PA pupils still ``lead_weeks`` or
+    more before crossing first (the soonest to cross first), then the other newly-PA pupils,
+    then everyone else. Evaluation only: it reads the labels."""
+    crossing = crossing_weeks(rows)
+    ahead = crossing.reindex(rows.frame.enrolment).to_numpy(dtype=float) - rows.frame.week
+    soon_first = 1.0 - np.nan_to_num(ahead) / 1000.0
+    return np.where(
+        rows.newly_pa & (ahead >= lead_weeks), 2.0 + soon_first, rows.newly_pa.astype(float)
+    )
 
 
 def leads(surfaced: pd.Series, rows: ListRows) -> pd.DataFrame:
@@ -179,6 +218,8 @@ def extra_list_report(
 
 
 def rule_label(key: str) -> str:
-    """Human label of a rule key (with or without the known-last suffix)."""
+    """Human label of a rule key (with or without the known-last suffix, or hindsight)."""
+    if key == HINDSIGHT:
+        return HINDSIGHT_LABEL
     base = key.removesuffix(KNOWN_LAST)
     return RULE_LABELS[base] + (KNOWN_LAST if key.endswith(KNOWN_LAST) else "")

@@ -7,6 +7,11 @@ The model answers two questions with one probability of ending the year persiste
   own booster, trained only on pupil-weeks still below 10% (``segmented = true``; see
   ``docs/modelling.md`` for the evidence that chose it).
 
+With ``early_weeks`` > 0, the first school weeks get a booster of their own for every pupil
+(``segment = "early"``), and the two above are fitted only on the weeks after them: with little
+attendance to go on, history and context carry a pupil's risk, and a booster whose loss is
+dominated by later weeks under-learns them (docs/modelling.md, "The first weeks").
+
 Each segment's booster (one feature set):
 
 1. **Trees.** Early stopping (binary log-loss) on a holdout of schools — one fold of
@@ -93,7 +98,7 @@ def fit_isotonic(probability: np.ndarray, label: np.ndarray) -> Calibration:
 
 BASELINE_SAMPLE = 50_000
 """Fitting rows used for a segment's week baseline (a sample when there are more)."""
-SEGMENTS = ("all", "school_list", "heading")
+SEGMENTS = ("all", "school_list", "heading", "early")
 
 
 @dataclass
@@ -124,19 +129,36 @@ class FittedModel:
     main: FittedBooster
     heading: FittedBooster | None = None
     heading_below: float = 0.10
+    early: FittedBooster | None = None
+    early_weeks: int = 0
 
     @property
     def boosters(self) -> list[FittedBooster]:
-        return [self.main] + ([self.heading] if self.heading is not None else [])
+        return [b for b in (self.main, self.heading, self.early) if b is not None]
 
 
-def segment_rows(rows: pd.DataFrame, segment: str, heading_below: float) -> pd.DataFrame:
-    """The rows a segment is fitted on (``all``: every row)."""
+def segment_mask(
+    rows: pd.DataFrame, segment: str, heading_below: float, early_weeks: int = 0
+) -> np.ndarray:
+    """Which of ``rows`` a segment is fitted on (and, in evaluation, asked about): ``early``
+    the school weeks 1..``early_weeks``; the others the weeks after them, all of them
+    (``all``) or split at ``heading_below`` absence so far."""
+    week = rows["weeks_into_year"].to_numpy(dtype=float, na_value=0.0)
+    if segment == "early":
+        return week <= early_weeks
+    later = week > early_weeks
     if segment == "all":
-        return rows
+        return later
     below = np.nan_to_num(rows["absence_rate_ytd"].to_numpy(dtype=float, na_value=0.0))
-    keep = below < heading_below if segment == "heading" else below >= heading_below
-    return rows.loc[keep].reset_index(drop=True)
+    return later & (below < heading_below if segment == "heading" else below >= heading_below)
+
+
+def segment_rows(
+    rows: pd.DataFrame, segment: str, heading_below: float, early_weeks: int = 0
+) -> pd.DataFrame:
+    """The rows a segment is fitted on (see :func:`segment_mask`)."""
+    keep = segment_mask(rows, segment, heading_below, early_weeks)
+    return rows if keep.all() else rows.loc[keep].reset_index(drop=True)
 
 
 def fit_model(
@@ -148,6 +170,7 @@ def fit_model(
     seed: int,
     segmented: bool,
     heading_below: float = 0.10,
+    early_weeks: int = 0,
     calibrate: bool = True,
     calibration_folds: int = 3,
     label: str = "pa_year_end",
@@ -158,7 +181,7 @@ def fit_model(
         return fit_booster(
             feature_set,
             features,
-            segment_rows(rows, segment, heading_below),
+            segment_rows(rows, segment, heading_below, early_weeks),
             config,
             seed=seed,
             calibrate=calibrate,
@@ -167,9 +190,20 @@ def fit_model(
             segment=segment,
         )
 
+    early = fit("early") if early_weeks > 0 else None
     if not segmented:
-        return FittedModel(feature_set, features, fit("all"), None, heading_below)
-    return FittedModel(feature_set, features, fit("school_list"), fit("heading"), heading_below)
+        return FittedModel(
+            feature_set, features, fit("all"), None, heading_below, early, early_weeks
+        )
+    return FittedModel(
+        feature_set,
+        features,
+        fit("school_list"),
+        fit("heading"),
+        heading_below,
+        early,
+        early_weeks,
+    )
 
 
 def fit_booster(

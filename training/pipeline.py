@@ -34,10 +34,13 @@ from training.data import (
     split_years,
 )
 from training.early_warning import (
+    HINDSIGHT,
     ListRows,
     extra_list_report,
+    hindsight_score,
     leads,
     model_list_score,
+    reachable,
     rule_scores,
     surfaced_weeks,
 )
@@ -51,7 +54,7 @@ from training.metrics import (
     metric_value,
     reliability_table,
 )
-from training.model import FittedBooster, FittedModel, fit_model
+from training.model import FittedBooster, FittedModel, fit_model, segment_mask
 
 IMPORTANCE_SAMPLE = 20_000
 """Rows of the test year used for global mean |SHAP| importance."""
@@ -170,6 +173,7 @@ def fit_feature_sets(rows: pd.DataFrame, config: TrainingConfig) -> dict[str, Fi
             seed=config.run.seed,
             segmented=config.model.segmented,
             heading_below=config.model.heading_below,
+            early_weeks=config.model.early_weeks,
             calibrate=config.calibration.method == "isotonic",
             calibration_folds=config.calibration.folds,
         )
@@ -246,6 +250,11 @@ def risk_model(
         metadata["heading_below"] = fitted.heading_below
         metadata["heading_contribution_baseline"] = fitted.heading.week_baseline
         heading = Segment(_text_round_trip(fitted.heading.booster), fitted.heading.calibration)
+    early = None
+    if fitted.early is not None:
+        metadata["early_weeks"] = fitted.early_weeks
+        metadata["early_contribution_baseline"] = fitted.early.week_baseline
+        early = Segment(_text_round_trip(fitted.early.booster), fitted.early.calibration)
     if trained is not None:
         metadata |= {
             "train_years": years or trained.split.fit_years,
@@ -253,7 +262,9 @@ def risk_model(
             "config_seed": trained.config.run.seed,
         }
     metadata |= extra or {}
-    return RiskModel(_text_round_trip(main.booster), main.calibration, metadata, heading=heading)
+    return RiskModel(
+        _text_round_trip(main.booster), main.calibration, metadata, heading=heading, early=early
+    )
 
 
 def _text_round_trip(booster: lgb.Booster) -> lgb.Booster:
@@ -268,14 +279,8 @@ def calibration_table(
     """Per segment: the out-of-fold choice and, reported only, the test year's ECE with and
     without the calibration (the test year chooses nothing)."""
     out = []
-    heading = (
-        np.nan_to_num(test_rows["absence_rate_ytd"].to_numpy(dtype=float, na_value=0.0))
-        < fitted.heading_below
-    )
     for booster in fitted.boosters:
-        rows = {"all": np.ones(len(test_rows), bool), "heading": heading}.get(
-            booster.segment, ~heading
-        )
+        rows = segment_mask(test_rows, booster.segment, fitted.heading_below, fitted.early_weeks)
         part = test_rows.loc[rows]
         y = part[LABEL].to_numpy(dtype=float)
         raw = booster.booster.predict(model.feature_matrix(part)) if len(part) else np.array([])
@@ -344,9 +349,14 @@ def evaluate(
     )
     list_rows = ListRows.from_rows(test_rows, frame)
     list_scores = {k: model_list_score(scores[k], test_rows) for k in models}
+    references = {HINDSIGHT: hindsight_score(list_rows, ev.lead_weeks)}
     early_warning = extra_list_report(
-        list_scores | rule_scores(test_rows), list_rows, ev.extra_list_share, ev.lead_weeks
+        list_scores | rule_scores(test_rows) | references,
+        list_rows,
+        ev.extra_list_share,
+        ev.lead_weeks,
     )
+    could = reachable(list_rows, ev.lead_weeks)
     registered_leads = leads(
         surfaced_weeks(list_scores[registered_key], list_rows, ev.extra_list_share), list_rows
     )
@@ -397,6 +407,7 @@ def evaluate(
         models=keys,
         registered_key=registered_key,
         comparisons=comparisons,
+        extra={"reachable_ahead": {"newly_pa": len(could), "reachable": int(could.sum())}},
     )
 
 

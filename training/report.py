@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from training.config import TrainingConfig
-from training.early_warning import RULE_LABELS, rule_label
+from training.early_warning import HINDSIGHT, RULE_LABELS, rule_label
 from training.gates import check_gates, gate_summary
 from training.metrics import POOLED, metric_table, metric_value
 from training.pipeline import Evaluation, model_label
@@ -245,9 +245,26 @@ def early_warning_table(evaluation: Evaluation) -> pd.DataFrame:
     )
 
 
+def _what_is_possible(evaluation: Evaluation, lead_weeks: int) -> list[str]:
+    """The references under the extra-list table: what any list could do at all."""
+    reach = evaluation.extra.get("reachable_ahead")
+    if not reach or not reach["newly_pa"]:
+        return []
+    share = reach["reachable"] / reach["newly_pa"]
+    return [
+        f"*What is possible at all.* {reach['reachable']} of {reach['newly_pa']} newly-PA "
+        f"pupils ({share:.0%}) were off the school's list two weeks running at least "
+        f"{lead_weeks} weeks before crossing: no list of any size could surface the others "
+        f"{lead_weeks} weeks ahead. The *hindsight* row is a list of the same size that knows "
+        "who becomes PA and when: what the registers would allow if they foretold everything. "
+        "It reads the outcomes, is never a rule and is never gated.",
+        "",
+    ]
+
+
 def _list_label(key: str) -> str:
     base = key.split(" (")[0]
-    return rule_label(key) if base in RULE_LABELS else model_label(key)
+    return rule_label(key) if base in RULE_LABELS or key == HINDSIGHT else model_label(key)
 
 
 def summary(
@@ -328,6 +345,7 @@ def render_report(
         "",
         markdown_table(early_warning_table(evaluation)),
         "",
+        *_what_is_possible(evaluation, config.evaluation.lead_weeks),
         "All numbers are on the held-out test year. Top-k lists are drawn each week "
         "(k = share of pupils that week; caseload = top "
         f"{config.evaluation.caseload} per school); *pooled* sums the weekly lists and pools "
@@ -432,7 +450,7 @@ probability that the pupil **ends the academic year persistently absent** (absen
 their own possible sessions, the DfE definition), with the top reasons pushing that risk up.
 Feature set: **{feature_set}** ({n_features} features: the pupil's attendance trajectory this
 year, last year's attendance and stage; {context_note}). Sex and ethnicity are never inputs.
-Calibration: {calibration}. Trees: {num_trees}. Feature schema version {schema_version}.
+Boosters: {segments}. Feature schema version {schema_version}.
 
 > **Trained on simulated data.** The default model is trained and tested on a simulated local
 > authority (`ews simulate`), not on real pupils. Its numbers say the pipeline works and how
@@ -500,6 +518,33 @@ Promotion gates on this version:
 """
 
 
+SEGMENT_LABELS = {
+    "early": "the first weeks (weeks 1–{early_weeks}, every pupil)",
+    "all": "every pupil",
+    "school_list": "pupils on the school's list (below 90% so far)",
+    "heading": "pupils heading there (not on it yet)",
+}
+
+
+def describe_segments(metadata: dict[str, Any]) -> str:
+    """The model's boosters in a sentence: whom each scores, its trees and calibration."""
+    segments = metadata.get("segments") or {
+        "all": {"num_trees": metadata.get("num_trees", ""), "calibration": ""}
+    }
+    early_weeks = metadata.get("early_weeks")
+    later = f"from week {int(early_weeks) + 1}, " if "early" in segments and early_weeks else ""
+    parts = []
+    for name in sorted(
+        segments, key=lambda n: list(SEGMENT_LABELS).index(n) if n in SEGMENT_LABELS else 99
+    ):
+        label = SEGMENT_LABELS.get(name, name).format(early_weeks=early_weeks)
+        if name != "early":
+            label = later + label
+        calibration = segments[name].get("calibration") or "none"
+        parts.append(f"{label}: {segments[name].get('num_trees')} trees, calibration {calibration}")
+    return "; ".join(parts)
+
+
 def render_model_card(
     evaluation: Evaluation,
     config: TrainingConfig,
@@ -560,8 +605,7 @@ def render_model_card(
         context_note="plus FSM, SEN provision and EAL"
         if context
         else "no demographic or context features",
-        calibration=model_metadata.get("calibration", ""),
-        num_trees=model_metadata.get("num_trees", ""),
+        segments=describe_segments(model_metadata),
         schema_version=model_metadata.get("feature_schema_version", ""),
         caseload=config.evaluation.caseload,
         window="\n".join(window_lines),

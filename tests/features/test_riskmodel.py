@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.riskmodel import ARTIFACT_KEYS, Calibration, RiskModel
+from features.riskmodel import ARTIFACT_KEYS, Calibration, RiskModel, Segment
 from features.schema import ATTENDANCE_FEATURES, FEATURE_SCHEMA_VERSION
 
 FEATURES = list(ATTENDANCE_FEATURES)
@@ -105,6 +105,53 @@ def test_saved_files_reload_to_identical_scores(model: RiskModel, tmp_path) -> N
     rows = synthetic_rows(100, seed=6)
     np.testing.assert_array_equal(loaded.predict_proba(rows), model.predict_proba(rows))
     pd.testing.assert_frame_equal(loaded.score(rows), model.score(rows))
+
+
+def _booster(rows: pd.DataFrame, seed: int) -> lgb.Booster:
+    params = {"objective": "binary", "num_leaves": 5, "verbosity": -1, "seed": seed}
+    return lgb.train(
+        params | {"num_threads": 1},
+        lgb.Dataset(rows[FEATURES].to_numpy(), rows["pa_year_end"], feature_name=FEATURES),
+        num_boost_round=10,
+    )
+
+
+def test_segments_route_rows_and_round_trip_through_files(tmp_path) -> None:
+    """First weeks → the early booster for everyone; later, below 10% → heading there; the
+    rest → the larger of the main and heading-there boosters. Saved and reloaded, the same."""
+    rows = synthetic_rows(600, seed=7)
+    rows["weeks_into_year"] = np.random.default_rng(7).integers(1, 39, len(rows)).astype(float)
+    main, heading, early = (_booster(rows.sample(400, random_state=s), s) for s in (1, 2, 3))
+    identity = Calibration.identity()
+    metadata = {"features": FEATURES, "heading_below": 0.10, "early_weeks": 6}
+    segmented = RiskModel(
+        main,
+        identity,
+        metadata,
+        heading=Segment(heading, identity),
+        early=Segment(early, identity),
+    )
+    matrix = rows[FEATURES].to_numpy()
+    first = rows["weeks_into_year"].to_numpy() <= 6
+    below = rows["absence_rate_ytd"].to_numpy() < 0.10
+    expected = np.where(
+        first,
+        early.predict(matrix),
+        np.where(
+            below,
+            heading.predict(matrix),
+            np.maximum(main.predict(matrix), heading.predict(matrix)),
+        ),
+    )
+    assert first.any() and (~first & below).any() and (~first & ~below).any()
+    np.testing.assert_allclose(segmented.predict_proba(rows), expected)
+    paths = segmented.save(tmp_path / "segmented")
+    assert {"early_booster", "early_calibration", "heading_booster"} <= set(paths)
+    loaded = RiskModel.from_directory(tmp_path / "segmented")
+    assert loaded.early is not None and loaded.heading is not None
+    pd.testing.assert_frame_equal(loaded.score(rows), segmented.score(rows))
+    with pytest.raises(ValueError, match="early_weeks"):
+        RiskModel(main, identity, {"features": FEATURES}, early=Segment(early, identity))
 
 
 def test_score_gives_reasons_beside_probabilities(model: RiskModel) -> None:

@@ -11,7 +11,9 @@ from training.early_warning import (
     ListRows,
     crossing_weeks,
     extra_list_summary,
+    hindsight_score,
     leads,
+    reachable,
     rule_scores,
     surfaced_weeks,
 )
@@ -75,6 +77,33 @@ def test_surfaced_means_on_the_extra_list_two_weeks_running() -> None:
     assert summary["distinct_surfaced"] == 2 and summary["surfaced_end_pa"] == 0.5
     assert summary["yield"] == 0.5
     assert extra_list_summary(scores, rows, 0.03, lead_weeks=4)["surfaced_ahead"] == 0
+
+
+def test_only_pupils_off_the_list_two_weeks_running_early_enough_are_reachable() -> None:
+    _, rows = list_rows(
+        [
+            [0.02, 0.03, 0.04, 0.05, 0.07, 0.11, 0.12, 0.12],  # off 1-5, crosses 6: by week 2
+            [0.02, 0.03, 0.04, 0.05, 0.11, 0.12, 0.12, 0.12],  # crosses 5: 4 ahead = week 1
+            [0.12, 0.05, 0.12, 0.05, 0.12, 0.05, 0.05, 0.12],  # never off two weeks by week 4
+            [0.12, 0.12, 0.05, 0.05, 0.09, 0.09, 0.11, 0.12],  # off 3-6, crosses 7: week 4 ok
+        ],
+        label=[1, 1, 1, 1],
+    )
+    assert crossing_weeks(rows).to_dict() == {0: 6, 1: 5, 2: 8, 3: 7}
+    assert reachable(rows, lead_weeks=4).to_dict() == {0: True, 1: False, 2: False, 3: False}
+    assert reachable(rows, lead_weeks=3).to_dict() == {0: True, 1: True, 2: False, 3: True}
+
+
+def test_the_hindsight_list_puts_who_becomes_pa_first_while_it_is_early_enough() -> None:
+    ytd = [[0.01] * 8 for _ in range(40)]
+    ytd[0] = [0.02, 0.03, 0.04, 0.05, 0.07, 0.09, 0.11, 0.12]  # newly PA, crosses in week 7
+    ytd[1] = [0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05]  # never PA
+    _, rows = list_rows(ytd, label=[1] + [0] * 39)
+    score = hindsight_score(rows, lead_weeks=4).reshape(40, 8)
+    assert (score[0, :3] > 2).all() and (score[0, 3:] == 1).all()  # week 3: 4 ahead, last
+    assert (score[1:] == 0).all()
+    surfaced = surfaced_weeks(score.ravel(), rows, 0.03)
+    assert surfaced[0] == 2 and leads(surfaced, rows).loc[0, "lead"] == 5
 
 
 def test_pupils_pa_last_year_are_not_newly_pa() -> None:

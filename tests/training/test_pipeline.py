@@ -56,12 +56,34 @@ def test_calibration_is_chosen_out_of_fold_never_on_the_test_year(run_result) ->
     assert {"test_ece_raw", "test_ece_shipped"} <= set(table.columns)  # reported, not chosen
 
 
+def test_the_first_weeks_segment_scores_every_pupil_in_weeks_1_to_6(run_result) -> None:
+    model = run_result.registered_model
+    assert model.early is not None and model.metadata["early_weeks"] == 6
+    rows = run_result.test_rows
+    early = rows[rows["weeks_into_year"] <= 6].sample(300, random_state=1)
+    assert (early["absence_rate_ytd"].fillna(0) >= 0.10).any()  # on the list or not
+    matrix = model.feature_matrix(early)
+    expected = model.early.calibration.apply(model.early.booster.predict(matrix))
+    np.testing.assert_allclose(model.predict_proba(early), expected)
+    later = rows[rows["weeks_into_year"] > 6].sample(300, random_state=1)
+    assert not np.allclose(
+        model.predict_proba(later),
+        model.early.calibration.apply(model.early.booster.predict(model.feature_matrix(later))),
+    )
+    fitted = run_result.trained.fitted["lgbm_attendance_context"]
+    assert fitted.early is not None
+    weeks = {b.segment: b.week_baseline["weeks"] for b in fitted.boosters}
+    assert max(weeks["early"]) == 6 and min(weeks["heading"]) == min(weeks["school_list"]) == 7
+
+
 def test_the_heading_there_segment_scores_pupils_not_on_the_schools_list(run_result) -> None:
-    """Two boosters: rows below 10% so far are scored by the heading-there one; rows on the
-    list by the larger of the two (so crossing 10% never lowers a score)."""
+    """After the first weeks, two boosters: rows below 10% so far are scored by the
+    heading-there one; rows on the list by the larger of the two (so crossing 10% never
+    lowers a score)."""
     model = run_result.registered_model
     assert model.heading is not None and model.metadata["heading_below"] == 0.10
-    rows = run_result.test_rows.sample(400, random_state=1)
+    rows = run_result.test_rows
+    rows = rows[rows["weeks_into_year"] > 6].sample(400, random_state=1)
     below = (rows["absence_rate_ytd"].fillna(0) < 0.10).to_numpy()
     assert 0 < below.sum() < len(rows)
     matrix = model.feature_matrix(rows)
@@ -166,7 +188,7 @@ def test_each_segments_calibration_is_the_isotonic_of_its_out_of_fold_prediction
     for booster in fitted.boosters:
         if booster.calibration.method != "isotonic":
             continue
-        part = segment_rows(rows, booster.segment, fitted.heading_below)
+        part = segment_rows(rows, booster.segment, fitted.heading_below, fitted.early_weeks)
         fold = school_folds(part, config.calibration.folds, int(booster.params["seed"]))
         again = _out_of_fold(
             feature_matrix(part, booster.features),
