@@ -2,14 +2,17 @@
 
 For each simulator seed, one authority (6,000 pupils, five years 2020/21–2024/25) and two
 successive test years (2023/24, then 2024/25), each trained only on the years before it; for
-each, the shipped training configuration in two designs — one booster for everyone, and the
-segmented model (a booster for pupils heading there) — with both feature sets. Reported per
-run and as mean ± standard deviation over seeds × test years: the extra list against the
-school's own (share of newly-PA pupils surfaced ≥ 4 weeks ahead, share of surfaced pupils who
-end PA, yield) beside the best rule (plain, and with last year's absentees last), per-week AUC
-on open outcomes, ECE in the first six weeks, and fairness breaches.
+each, the shipped training configuration in up to three designs — one booster for everyone
+(``single``), a booster for pupils heading there apart (``segmented``), and that with a booster
+of its own for the first six weeks (``first-weeks``, the shipped design) — with both feature
+sets. Reported per run and as mean ± standard deviation over seeds × test years: the extra
+list against the school's own (share of newly-PA pupils surfaced ≥ 4 weeks ahead, share of
+surfaced pupils who end PA, yield) beside the best rule (plain, and with last year's absentees
+last), per-week AUC on open outcomes, ECE in the first six weeks, and fairness breaches (and
+which).
 
-    python benchmarks/bench_early_warning.py [--seeds 0,1,2] [--pupils 6000] [--designs segmented]
+    python benchmarks/bench_early_warning.py [--seeds 0,1,2] [--pupils 6000]
+        [--designs segmented,first-weeks]
 
 Targets (issue "an early warning that is early"): surfaced ≥ 4 weeks ahead ≥ 30% (aim 40%),
 ≥ 45% of surfaced pupils end PA (aim 50%), yield ≥ 1.25× every rule's.
@@ -19,20 +22,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
+from authorities import ROLLING_TEST_YEARS, rolling_origin_authority
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
-YEARS = ("2020/21", "2021/22", "2022/23", "2023/24", "2024/25")
-TEST_YEARS = ("2023/24", "2024/25")
-DESIGNS = {"single": False, "segmented": True}
+TEST_YEARS = ROLLING_TEST_YEARS
+DESIGNS = {"single": (False, 0), "segmented": (True, 0), "first-weeks": (True, 6)}
+"""design: (``[model] segmented``, ``[model] early_weeks``)."""
 
 
-def one_run(snapshots: pd.DataFrame, test_year: str, segmented: bool) -> list[dict]:
+def one_run(snapshots: pd.DataFrame, test_year: str, design: str) -> list[dict]:
     from training.config import load_config
     from training.early_warning import KNOWN_LAST, RULES
     from training.fairness import fairness_breaches
@@ -43,7 +46,9 @@ def one_run(snapshots: pd.DataFrame, test_year: str, segmented: bool) -> list[di
     config = config.model_copy(
         update={
             "data": config.data.model_copy(update={"test_year": test_year}),
-            "model": config.model.model_copy(update={"segmented": segmented}),
+            "model": config.model.model_copy(
+                update={"segmented": DESIGNS[design][0], "early_weeks": DESIGNS[design][1]}
+            ),
         }
     )
     started = time.perf_counter()
@@ -81,7 +86,11 @@ def one_run(snapshots: pd.DataFrame, test_year: str, segmented: bool) -> list[di
                 "ece_weeks_1_6_max": max(
                     metric_value(evaluation.metrics, key, "ece", week=w) for w in range(1, 7)
                 ),
-                "fairness_breaches": len(fairness_breaches(fairness, calibration)),
+                "fairness_breaches": len(breaches := fairness_breaches(fairness, calibration)),
+                "breached": "; ".join(
+                    f"{b.attribute}={b.group} {b.kind} {b.value:.3f} ({b.operating_point})"
+                    for b in breaches.itertuples()
+                ),
                 "run_seconds": seconds,
             }
         )
@@ -93,25 +102,18 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--pupils", type=int, default=6000)
     parser.add_argument(
-        "--designs", default="single,segmented", help=f"comma-separated subset of {list(DESIGNS)}"
+        "--designs",
+        default="segmented,first-weeks",
+        help=f"comma-separated subset of {list(DESIGNS)}",
     )
     args = parser.parse_args()
 
-    from simulator import SimulationConfig, simulate_authority, write_authority
-    from training.data import load_dataset
-
     records = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        with tempfile.TemporaryDirectory(prefix="bench-ew-") as tmp:
-            authority = simulate_authority(
-                SimulationConfig(pupils=args.pupils, years=YEARS, seed=seed)
-            )
-            write_authority(authority, Path(tmp))
-            snapshots = load_dataset(Path(tmp))
+        snapshots, _ = rolling_origin_authority(seed, args.pupils)
         for test_year in TEST_YEARS:
             for design in args.designs.split(","):
-                segmented = DESIGNS[design]
-                for row in one_run(snapshots, test_year, segmented):
+                for row in one_run(snapshots, test_year, design):
                     records.append({"seed": seed, "design": design, **row})
                     print(
                         f"seed {seed} {test_year} {design:<9} {row['model']:<24} "
@@ -119,7 +121,7 @@ def main() -> None:
                         f"{row['surfaced_end_pa']:.3f} yield {row['yield']:.3f} "
                         f"(best rule {row['best_rule_yield']:.3f}, x{row['yield_ratio']:.2f}; "
                         f"known-last x{row['yield_ratio_known_last']:.2f}) breaches "
-                        f"{row['fairness_breaches']}",
+                        f"{row['fairness_breaches']} {row['breached']}",
                         flush=True,
                     )
     table = pd.DataFrame(records)

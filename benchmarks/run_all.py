@@ -13,7 +13,17 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["simulate", "features", "upload", "scoring", "training", "early_warning", "serving"]
+BENCHMARKS = [
+    "simulate",
+    "features",
+    "upload",
+    "scoring",
+    "training",
+    "early_warning",
+    "what_is_possible",
+    "list_target",
+    "serving",
+]
 
 
 def main() -> None:

@@ -613,7 +613,13 @@ def render_model_card(
         metrics=markdown_table(pd.DataFrame(pooled)),
         weeks=", ".join(str(w) for w in config.evaluation.report_weeks),
         share=share,
-        early_warning=markdown_table(early_warning_table(evaluation)),
+        early_warning="\n".join(
+            [
+                markdown_table(early_warning_table(evaluation)),
+                "",
+                *_what_is_possible(evaluation, config.evaluation.lead_weeks),
+            ]
+        ).rstrip(),
         not_beaten=not_beaten_text,
         recall_min=config.fairness.recall_ratio_min,
         fairness=markdown_table(fairness_table(evaluation, model)),

@@ -97,6 +97,7 @@ def test_the_run_records_config_window_features_commit_and_metrics(logged) -> No
     assert "Trained on simulated data" in card and "version 1" in card
     assert "Boosters: the first weeks (weeks 1–6, every pupil): " in card
     assert "from week 7, pupils heading there (not on it yet): " in card
+    assert "hindsight: knows who becomes PA" in card and "*What is possible at all.*" in card
     version = client.get_model_version(TEST_MODEL_NAME, "1")
     assert version.tags["gates_passed"] in {"true", "false"}
 
