@@ -301,7 +301,7 @@ def _conditions(query: RiskQuery, run: Any, flags: Any) -> list[Any]:
     if query.emerging:
         conditions.append(Score.emerging.is_(True))
     if query.view == "school":
-        conditions.append(Score.attendance_ytd < 0.9)
+        conditions.append(Score.upn.in_(school_lists.school_list_upns(flags)))
     if query.view == "heading":
         conditions.append(Score.upn.in_(school_lists.heading_upns(flags)))
     if query.fsm is not None:

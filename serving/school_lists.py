@@ -21,6 +21,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -78,6 +79,13 @@ def _pa_last_year(session: Session, urn: int, academic_year: str) -> dict[str, b
             for r in rows}  # fmt: skip
 
 
+def absence_so_far(attendance_ytd: np.ndarray) -> np.ndarray:
+    """Absence so far from the stored attendance so far, rounded so that 5 of 50 sessions is
+    exactly 10% (``1 - 0.9`` is 0.0999…, which would keep a pupil at 10% off the school's list
+    that training puts on it)."""
+    return np.round(1.0 - np.asarray(attendance_ytd, dtype=float), 9)
+
+
 def list_flags(
     scores: pd.DataFrame, pa_last_year: dict[str, bool], share: float = EXTRA_LIST_SHARE
 ) -> pd.DataFrame:
@@ -88,7 +96,7 @@ def list_flags(
 
     if scores.empty:
         return pd.DataFrame(columns=COLUMNS[:5])
-    absence = 1.0 - scores["attendance_ytd"].to_numpy(dtype=float)
+    absence = absence_so_far(scores["attendance_ytd"].to_numpy(dtype=float))
     on_list = on_school_list(absence)
     was_pa = scores["upn"].isin([u for u, pa in pa_last_year.items() if pa]).to_numpy(dtype=float)
     order = heading_score(scores["risk"].to_numpy(dtype=float), was_pa)
@@ -137,7 +145,7 @@ def compute(session: Session, run: Any, share: float = EXTRA_LIST_SHARE) -> pd.D
     flags = list_flags(scores, _pa_last_year(session, run.school_urn, run.academic_year), share)
     latest = scores[scores["as_of"] == run.as_of]
     flags["severe"] = is_severe(
-        1.0 - latest.set_index("upn")["attendance_ytd"].reindex(flags["upn"]).to_numpy(dtype=float)
+        absence_so_far(latest.set_index("upn")["attendance_ytd"].reindex(flags["upn"]).to_numpy())
     )
     trajectory = _trajectories(session, run.school_urn, run.academic_year)
     if trajectory.empty:
@@ -190,3 +198,8 @@ def counted_weeks(flags: pd.DataFrame, upn: str) -> list[tuple[dt.date, int]]:
 def heading_upns(flags: pd.DataFrame) -> list[str]:
     """The pupils on this week's extra list."""
     return flags.loc[flags["heading_there"].to_numpy(dtype=bool), "upn"].tolist()
+
+
+def school_list_upns(flags: pd.DataFrame) -> list[str]:
+    """The pupils on the school's own list this week (absence so far ≥ 10%)."""
+    return flags.loc[flags["on_school_list"].to_numpy(dtype=bool), "upn"].tolist()

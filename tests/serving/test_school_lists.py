@@ -29,7 +29,9 @@ def test_lists_filters_search_sort_and_csv(service: Service) -> None:
     load_weeks(service, school, range(1, 6))
     everyone = _get(service)
     knows = _get(service, view="school")
-    assert {p["upn"] for p in knows} == {p["upn"] for p in everyone if p["attendance_ytd"] < 0.9}
+    assert {p["upn"] for p in knows} == {
+        p["upn"] for p in everyone if p["attendance_ytd"] <= 0.9 + 1e-9
+    }
     assert all(p["on_school_list"] for p in knows)
     heading = _get(service, view="heading")
     # 3% of 40 → one pupil, the highest-risk pupil not on the school's list.
@@ -87,6 +89,26 @@ def test_surfaced_is_the_first_week_of_two_running() -> None:
     assert pd.isna(flags.loc["A", "surfaced_week"])
     assert bool(flags.loc["C", "heading_there"]) and not bool(flags.loc["B", "heading_there"])
     assert extra_list_flags(np.array([0.2]), np.array([False]), np.array([1]), np.array([1])).all()
+
+
+def test_a_pupil_at_exactly_10_percent_absence_is_on_the_schools_list() -> None:
+    """5 of 50 sessions missed is persistent absence (≥ 10%), as training counts it, though
+    1 − 0.9 is 0.0999… in floating point."""
+    import pandas as pd
+
+    scores = pd.DataFrame(
+        {
+            "upn": ["A", "B"],
+            "as_of": [pd.Timestamp("2024-09-06").date()] * 2,
+            "week": [1, 1],
+            "risk": [0.9, 0.1],
+            "rank": [1, 2],
+            "attendance_ytd": [1.0 - 5 / 50, 1.0 - 4 / 50],
+        }
+    )
+    flags = list_flags(scores, {}, share=0.5).set_index("upn")
+    assert bool(flags.loc["A", "on_school_list"]) and not bool(flags.loc["A", "heading_there"])
+    assert not bool(flags.loc["B", "on_school_list"]) and bool(flags.loc["B", "heading_there"])
 
 
 def test_a_new_model_is_marked_on_the_risk_chart() -> None:
