@@ -133,8 +133,13 @@ def _int(values: np.ndarray) -> np.ndarray:
 
 
 def _pct(values: np.ndarray) -> np.ndarray:
-    """0.183 → "18%" (NaN → "unknown")."""
-    return np.where(np.isnan(values), "unknown", _cat(_int(values * 100), "%"))
+    """0.183 → "18%" (NaN → "unknown"); just under the persistent-absence line with one
+    decimal, rounded down (0.097 → "9.7%"), so that a rate below 10% never reads as 10%."""
+    values = np.asarray(values, dtype=float)
+    under = (values >= 0.095) & (values < 0.10)
+    tenths = np.char.mod("%.1f", np.floor(np.nan_to_num(values) * 1000) / 10)
+    text = np.where(under, _cat(tenths, "%"), _cat(_int(values * 100), "%"))
+    return np.where(np.isnan(values), "unknown", text)
 
 
 def _days(values: np.ndarray) -> np.ndarray:

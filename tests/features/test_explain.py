@@ -94,6 +94,12 @@ def test_recent_decline_reads_like_the_design_example() -> None:
             "Absence 13% so far this year (15 of 120 sessions), illness 5%",
         ),
         (
+            # Just under the 10% line: never "10%" for a pupil not yet on the school's list.
+            "absence_so_far",
+            {"absence_rate_ytd": 14 / 144, "possible_sessions_ytd": 144},
+            "Absence 9.7% so far this year (14 of 144 sessions)",
+        ),
+        (
             "unauthorised",
             {"unauthorised_rate_ytd": 0.04, "unresolved_sessions": 3},
             "Unauthorised absence 4% of sessions so far this year; "
