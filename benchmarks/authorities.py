@@ -49,3 +49,19 @@ def rolling_origin_authority(seed: int, pupils: int) -> tuple[pd.DataFrame, pd.D
         )
         write_authority(authority, Path(tmp))
         return load_dataset(Path(tmp)), pd.read_parquet(Path(tmp) / "episodes.parquet")
+
+
+def year_lists(snapshots: pd.DataFrame, year: str):
+    """One year's labelled rows and the extra-list measures' view of them
+    (``training.early_warning.ListRows``), built as the training evaluation builds them."""
+    from training.config import load_config
+    from training.data import rows_for
+    from training.early_warning import ListRows
+    from training.metrics import EvaluationFrame
+
+    evaluation = load_config().evaluation
+    rows = rows_for(snapshots, [year]).reset_index(drop=True)
+    frame = EvaluationFrame.from_rows(
+        rows, emerging_below=evaluation.emerging_below, seed=evaluation.tie_break_seed
+    )
+    return rows, ListRows.from_rows(rows, frame)

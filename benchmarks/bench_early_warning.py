@@ -30,7 +30,6 @@ from authorities import ROLLING_TEST_YEARS, rolling_origin_authority
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
-TEST_YEARS = ROLLING_TEST_YEARS
 DESIGNS = {"single": (False, 0), "segmented": (True, 0), "first-weeks": (True, 6)}
 """design: (``[model] segmented``, ``[model] early_weeks``)."""
 
@@ -111,7 +110,7 @@ def main() -> None:
     records = []
     for seed in (int(s) for s in args.seeds.split(",")):
         snapshots, _ = rolling_origin_authority(seed, args.pupils)
-        for test_year in TEST_YEARS:
+        for test_year in ROLLING_TEST_YEARS:
             for design in args.designs.split(","):
                 for row in one_run(snapshots, test_year, design):
                     records.append({"seed": seed, "design": design, **row})
@@ -149,7 +148,7 @@ def main() -> None:
         "seeds": args.seeds,
         "designs": args.designs,
         "pupils": args.pupils,
-        "test_years": list(TEST_YEARS),
+        "test_years": list(ROLLING_TEST_YEARS),
         "runs": json.loads(table.to_json(orient="records")),
         "summary": {
             f"{design}/{model}": {

@@ -21,24 +21,19 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from authorities import ROLLING_TEST_YEARS, rolling_origin_authority
+from authorities import ROLLING_TEST_YEARS, rolling_origin_authority, year_lists
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
-TEST_YEARS = ROLLING_TEST_YEARS
 FEATURE_SET = "attendance+context"
 
 
 def list_rows_of(snapshots: pd.DataFrame, year: str):
     """(rows, ListRows, each row's crossing week or NaN) of one year."""
-    from training.data import rows_for
-    from training.early_warning import ListRows, crossing_weeks
-    from training.metrics import EvaluationFrame
+    from training.early_warning import crossing_weeks
 
-    rows = rows_for(snapshots, [year]).reset_index(drop=True)
-    frame = EvaluationFrame.from_rows(rows, emerging_below=0.10, seed=17)
-    lists = ListRows.from_rows(rows, frame)
-    crossing = crossing_weeks(lists).reindex(frame.enrolment).to_numpy(dtype=float)
+    rows, lists = year_lists(snapshots, year)
+    crossing = crossing_weeks(lists).reindex(lists.frame.enrolment).to_numpy(dtype=float)
     return rows, lists, crossing
 
 
@@ -102,7 +97,7 @@ def main() -> None:
     records = []
     for seed in (int(s) for s in args.seeds.split(",")):
         snapshots, _ = rolling_origin_authority(seed, args.pupils)
-        for test_year in TEST_YEARS:
+        for test_year in ROLLING_TEST_YEARS:
             for row in one_run(snapshots, test_year, horizons):
                 records.append({"seed": seed, **row})
                 print(
@@ -122,7 +117,7 @@ def main() -> None:
     out = {
         "seeds": args.seeds,
         "pupils": args.pupils,
-        "test_years": list(TEST_YEARS),
+        "test_years": list(ROLLING_TEST_YEARS),
         "horizons": horizons,
         "runs": json.loads(table.to_json(orient="records")),
         "summary": {

@@ -30,11 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from authorities import ROLLING_TEST_YEARS, rolling_origin_authority
+from authorities import ROLLING_TEST_YEARS, rolling_origin_authority, year_lists
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
-TEST_YEARS = ROLLING_TEST_YEARS
 LEAD_WEEKS = 4
 SHARE = 0.03
 
@@ -65,19 +64,14 @@ def episode_timing(
 
 
 def one_year(snapshots: pd.DataFrame, episodes: pd.DataFrame, test_year: str) -> dict:
-    from training.data import rows_for
     from training.early_warning import (
-        ListRows,
         crossing_weeks,
         extra_list_summary,
         hindsight_score,
         reachable,
     )
-    from training.metrics import EvaluationFrame
 
-    rows = rows_for(snapshots, [test_year]).reset_index(drop=True)
-    frame = EvaluationFrame.from_rows(rows, emerging_below=0.10, seed=17)
-    lists = ListRows.from_rows(rows, frame)
+    rows, lists = year_lists(snapshots, test_year)
     crossing = crossing_weeks(lists)
     hindsight = extra_list_summary(hindsight_score(lists, LEAD_WEEKS), lists, SHARE, LEAD_WEEKS)
     year_episodes = episodes[episodes["academic_year"].astype(str) == test_year]
@@ -90,7 +84,7 @@ def one_year(snapshots: pd.DataFrame, episodes: pd.DataFrame, test_year: str) ->
         "hindsight_yield": hindsight["yield"],
         "crossing_by_week_6": float((crossing <= 6).mean()),
         "crossing_median_week": float(crossing.median()),
-        **episode_timing(year_episodes, rows, crossing, frame.enrolment),
+        **episode_timing(year_episodes, rows, crossing, lists.frame.enrolment),
     }
 
 
@@ -118,7 +112,7 @@ def main() -> None:
     records = []
     for seed in (int(s) for s in args.seeds.split(",")):
         snapshots, episodes = rolling_origin_authority(seed, args.pupils)
-        for test_year in TEST_YEARS:
+        for test_year in ROLLING_TEST_YEARS:
             records.append({"seed": seed, **one_year(snapshots, episodes, test_year)})
     table = pd.DataFrame(records)
     print(table[["seed", "test_year", *SHOWN]].to_string(index=False, float_format="%.3f"))
@@ -131,7 +125,7 @@ def main() -> None:
     out = {
         "seeds": args.seeds,
         "pupils": args.pupils,
-        "test_years": list(TEST_YEARS),
+        "test_years": list(ROLLING_TEST_YEARS),
         "lead_weeks": LEAD_WEEKS,
         "extra_list_share": SHARE,
         "runs": json.loads(table.to_json(orient="records")),

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.lists import SCHOOL_LIST_THRESHOLD
 from features.schema import CONTEXT_FEATURES, PROTECTED_COLUMNS
 
 
@@ -136,7 +137,8 @@ def _pct(values: np.ndarray) -> np.ndarray:
     """0.183 → "18%" (NaN → "unknown"); just under the persistent-absence line with one
     decimal, rounded down (0.097 → "9.7%"), so that a rate below 10% never reads as 10%."""
     values = np.asarray(values, dtype=float)
-    under = (values >= 0.095) & (values < 0.10)
+    # Within half a point below the line, a whole percentage would round up onto it.
+    under = (values >= SCHOOL_LIST_THRESHOLD - 0.005) & (values < SCHOOL_LIST_THRESHOLD)
     tenths = np.char.mod("%.1f", np.floor(np.nan_to_num(values) * 1000) / 10)
     text = np.where(under, _cat(tenths, "%"), _cat(_int(values * 100), "%"))
     return np.where(np.isnan(values), "unknown", text)

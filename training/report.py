@@ -534,10 +534,8 @@ def describe_segments(metadata: dict[str, Any]) -> str:
     early_weeks = metadata.get("early_weeks")
     later = f"from week {int(early_weeks) + 1}, " if "early" in segments and early_weeks else ""
     parts = []
-    for name in sorted(
-        segments, key=lambda n: list(SEGMENT_LABELS).index(n) if n in SEGMENT_LABELS else 99
-    ):
-        label = SEGMENT_LABELS.get(name, name).format(early_weeks=early_weeks)
+    for name in [n for n in SEGMENT_LABELS if n in segments]:  # training.model.SEGMENTS
+        label = SEGMENT_LABELS[name].format(early_weeks=early_weeks)
         if name != "early":
             label = later + label
         calibration = segments[name].get("calibration") or "none"

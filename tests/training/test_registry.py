@@ -242,3 +242,10 @@ def test_a_logged_config_that_no_longer_validates_names_the_version(logged, monk
     assert f"config logged with {TEST_MODEL_NAME} version {logged.version}" in message
     assert "[fairness.attributes] no longer valid. Pass --config FILE" in message
     assert "config file" not in message  # not the temporary download's path
+
+
+def test_the_model_card_has_a_label_for_every_segment() -> None:
+    from training.model import SEGMENTS
+    from training.report import SEGMENT_LABELS
+
+    assert set(SEGMENT_LABELS) == set(SEGMENTS)
